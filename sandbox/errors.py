@@ -1,0 +1,74 @@
+"""The project's error taxonomy: one root, a few categories, subclassed by every layer.
+
+It lives in ``sandbox`` because ``sandbox`` is the bottom layer: the kernel and the
+orchestrator import it, and ``sandbox`` imports nothing of theirs. Each layer derives its
+own errors from these categories (``class SyscallNotFoundError(SyscallError,
+NotFoundError)``) and each edge maps *categories*, in exactly one place: the kernel to
+POSIX error codes (``kernel.abi``), the orchestrator to HTTP statuses.
+
+    AgentOSError
+     ├── NotFoundError              the named thing does not exist
+     ├── AlreadyExistsError         it exists and must not
+     ├── InvalidArgumentError       the caller's input is wrong, whatever the state
+     ├── PermissionDeniedError      the caller may not do this
+     ├── ResourceExhaustedError     a limit or quota was reached
+     ├── FailedPreconditionError    the input is fine but the state does not allow it
+     ├── UnavailableError           a dependency is down or not reachable; try again
+     ├── DeadlineExceededError      it did not finish in time
+     └── UnsupportedError           this system does not offer that operation
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentOSError",
+    "AlreadyExistsError",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ResourceExhaustedError",
+    "UnavailableError",
+    "UnsupportedError",
+]
+
+
+class AgentOSError(Exception):
+    """Root of every error AgentOS raises on purpose."""
+
+
+class NotFoundError(AgentOSError):
+    """The named object does not exist."""
+
+
+class AlreadyExistsError(AgentOSError):
+    """The object exists already and the operation needs it not to."""
+
+
+class InvalidArgumentError(AgentOSError, ValueError):
+    """The caller's input is invalid regardless of the system's state."""
+
+
+class PermissionDeniedError(AgentOSError):
+    """The caller lacks the capability or ownership the operation needs."""
+
+
+class ResourceExhaustedError(AgentOSError):
+    """A limit, quota or budget was reached."""
+
+
+class FailedPreconditionError(AgentOSError):
+    """The input is valid but the current state does not allow the operation."""
+
+
+class UnavailableError(AgentOSError):
+    """A component the operation needs is down or unreachable; retrying may work."""
+
+
+class DeadlineExceededError(AgentOSError):
+    """The operation did not complete before its deadline."""
+
+
+class UnsupportedError(AgentOSError):
+    """The operation is not offered by this system or this configuration."""
