@@ -1,0 +1,78 @@
+"""The kernel's syscall ABI: framing, envelopes, error codes and the call catalog.
+
+Shared by the kernel (server side) and ``kernel.client``. See DESIGN 3.2.
+"""
+
+from kernel.abi import process as process
+from kernel.abi import system as system
+from kernel.abi._catalog import CallSpec as CallSpec
+from kernel.abi._catalog import Catalog as Catalog
+from kernel.abi._catalog import WireModel as WireModel
+from kernel.abi._errors import ErrorCode as ErrorCode
+from kernel.abi._errors import SyscallError as SyscallError
+from kernel.abi._errors import SyscallExhaustedError as SyscallExhaustedError
+from kernel.abi._errors import SyscallExistsError as SyscallExistsError
+from kernel.abi._errors import SyscallInvalidArgumentError as SyscallInvalidArgumentError
+from kernel.abi._errors import SyscallNotFoundError as SyscallNotFoundError
+from kernel.abi._errors import SyscallPermissionError as SyscallPermissionError
+from kernel.abi._errors import SyscallPreconditionError as SyscallPreconditionError
+from kernel.abi._errors import SyscallTimeoutError as SyscallTimeoutError
+from kernel.abi._errors import SyscallUnavailableError as SyscallUnavailableError
+from kernel.abi._errors import SyscallUnsupportedError as SyscallUnsupportedError
+from kernel.abi._errors import error_code as error_code
+from kernel.abi._errors import syscall_error as syscall_error
+from kernel.abi._framing import DEFAULT_MAX_FRAME_BYTES as DEFAULT_MAX_FRAME_BYTES
+from kernel.abi._framing import FrameDecoder as FrameDecoder
+from kernel.abi._framing import FrameTooLargeError as FrameTooLargeError
+from kernel.abi._framing import MalformedFrameError as MalformedFrameError
+from kernel.abi._framing import decode_payload as decode_payload
+from kernel.abi._framing import encode_frame as encode_frame
+from kernel.abi._messages import MalformedRequestError as MalformedRequestError
+from kernel.abi._messages import Reply as Reply
+from kernel.abi._messages import Request as Request
+from kernel.abi._messages import error_reply as error_reply
+from kernel.abi._messages import item_reply as item_reply
+from kernel.abi._messages import ok_reply as ok_reply
+from kernel.abi._messages import parse_reply as parse_reply
+from kernel.abi._messages import parse_request as parse_request
+from kernel.abi._messages import validation_details as validation_details
+
+CATALOG = Catalog.of(system.SPECS, process.SPECS)
+"""Every syscall the kernel offers."""
+
+__all__ = [
+    "CATALOG",
+    "DEFAULT_MAX_FRAME_BYTES",
+    "CallSpec",
+    "Catalog",
+    "ErrorCode",
+    "FrameDecoder",
+    "FrameTooLargeError",
+    "MalformedFrameError",
+    "MalformedRequestError",
+    "Reply",
+    "Request",
+    "SyscallError",
+    "SyscallExhaustedError",
+    "SyscallExistsError",
+    "SyscallInvalidArgumentError",
+    "SyscallNotFoundError",
+    "SyscallPermissionError",
+    "SyscallPreconditionError",
+    "SyscallTimeoutError",
+    "SyscallUnavailableError",
+    "SyscallUnsupportedError",
+    "WireModel",
+    "decode_payload",
+    "encode_frame",
+    "error_code",
+    "error_reply",
+    "item_reply",
+    "ok_reply",
+    "parse_reply",
+    "parse_request",
+    "process",
+    "syscall_error",
+    "system",
+    "validation_details",
+]

@@ -1,0 +1,155 @@
+"""Binding handlers to call specs, and dispatching one request: look up, check, validate, run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pydantic
+
+from kernel.abi import (
+    CallSpec,
+    Catalog,
+    Request,
+    SyscallInvalidArgumentError,
+    SyscallPermissionError,
+    SyscallUnsupportedError,
+    WireModel,
+    validation_details,
+)
+from sandbox.capabilities import Capability
+
+__all__ = ["CallContext", "CallTable", "Caller", "Handler"]
+
+logger = logging.getLogger("agentos.kernel.calls")
+
+ArgsT = TypeVar("ArgsT", bound=WireModel)
+ResultT = TypeVar("ResultT", bound=WireModel)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a call comes from and what it may do.
+
+    Attributes:
+        pid: the kernel pid the call acts as (0: the kernel itself, for the admin socket).
+        uid: the peer's OS uid, from SO_PEERCRED.
+        os_pid: the peer's OS pid, from SO_PEERCRED.
+        capabilities: what the caller holds; None means every capability (admin).
+    """
+
+    pid: int
+    uid: int
+    os_pid: int
+    capabilities: frozenset[Capability] | None
+
+    def holds(self, capability: Capability) -> bool:
+        """Whether the caller may make calls that need ``capability``."""
+        return self.capabilities is None or capability in self.capabilities
+
+
+Emit = Callable[[WireModel], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a handler knows about the call it serves."""
+
+    caller: Caller
+    spec: CallSpec[Any, Any]
+    _emit: Emit | None = None
+
+    async def emit(self, item: WireModel) -> None:
+        """Send one item of a streaming call to the caller.
+
+        Raises:
+            TypeError: the call is not a streaming call, or the item has the wrong model.
+        """
+        if self._emit is None or self.spec.item is None:
+            msg = f"{self.spec.name} is not a streaming call"
+            raise TypeError(msg)
+        if not isinstance(item, self.spec.item):
+            msg = f"{self.spec.name} streams {self.spec.item.__name__}, not {type(item).__name__}"
+            raise TypeError(msg)
+        await self._emit(item)
+
+
+Handler = Callable[[CallContext, Any], Awaitable[WireModel]]
+"""A call implementation: ``async def handler(ctx, args) -> result``."""
+
+
+class CallTable:
+    """The handlers of a catalog's calls, and the one path every request takes through them."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._handlers: dict[str, Handler] = {}
+
+    def bind(
+        self,
+        spec: CallSpec[ArgsT, ResultT],
+        handler: Callable[[CallContext, ArgsT], Awaitable[ResultT]],
+    ) -> None:
+        """Implement ``spec`` with ``handler``; each call is bound exactly once."""
+        if self.catalog.get(spec.name) is not spec:
+            msg = f"{spec.name} is not in this table's catalog"
+            raise ValueError(msg)
+        if spec.name in self._handlers:
+            msg = f"{spec.name} is bound twice"
+            raise ValueError(msg)
+        self._handlers[spec.name] = handler
+
+    def unbound(self) -> list[str]:
+        """Names of catalog calls that have no handler (a complete kernel has none)."""
+        return [spec.name for spec in self.catalog if spec.name not in self._handlers]
+
+    async def dispatch(
+        self, caller: Caller, request: Request, emit: Callable[[Mapping[str, Any]], Awaitable[None]]
+    ) -> dict[str, Any]:
+        """Run one request for ``caller`` and return its wire result.
+
+        The capability check happens before the arguments are even parsed, so a caller
+        without the capability learns nothing about the call's inputs.
+
+        Raises:
+            SyscallUnsupportedError: ENOSYS, no such call.
+            SyscallPermissionError: EPERM, the caller lacks the call's capability.
+            SyscallInvalidArgumentError: EINVAL, the arguments do not fit the call's model.
+            AgentOSError: whatever the handler raises.
+        """
+        spec = self.catalog.get(request.call)
+        handler = self._handlers.get(request.call)
+        if spec is None or handler is None:
+            raise SyscallUnsupportedError(f"no such call {request.call!r}", call=request.call)
+        if spec.capability is not None and not caller.holds(spec.capability):
+            logger.info(
+                "denied %s to pid %d (uid %d): needs %s",
+                spec.name,
+                caller.pid,
+                caller.uid,
+                spec.capability,
+            )
+            raise SyscallPermissionError(
+                f"{spec.name} needs the {spec.capability} capability", call=spec.name
+            )
+        try:
+            args = spec.args.model_validate(request.args)
+        except pydantic.ValidationError as exc:
+            details = validation_details(exc, prefix="args")
+            summary = "; ".join(f"{d['loc']}: {d['msg']}" for d in details)
+            raise SyscallInvalidArgumentError(
+                f"invalid arguments: {summary}", details=details, call=spec.name
+            ) from None
+
+        async def emit_item(item: WireModel) -> None:
+            await emit(item.to_wire())
+
+        context = CallContext(caller, spec, emit_item if spec.streaming else None)
+        result = await handler(context, args)
+        expected: type[WireModel] = spec.result
+        if not isinstance(result, expected):
+            msg = f"{spec.name} handler returned {type(result).__name__}, not {spec.result}"
+            raise TypeError(msg)
+        return result.to_wire()

@@ -1,0 +1,259 @@
+"""A trio client for the kernel socket.
+
+    async with open_kernel_client(path) as kernel:
+        info = await kernel.invoke(SYS_INFO)                 # typed: SysInfoResult
+        raw = await kernel.call("proc.info", {"pid": 3})     # the wire map
+        async with kernel.stream("sys.events") as events:    # streaming calls
+            async for item in events: ...
+
+Calls from many tasks share one connection; replies are matched by id. Errors arrive as
+the typed exceptions of ``kernel.abi`` (``SyscallNotFoundError`` is a ``NotFoundError``);
+a lost connection fails every pending call with ``SyscallUnavailableError`` (ECONNRESET).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from kernel.abi import (
+    CallSpec,
+    ErrorCode,
+    FrameDecoder,
+    Reply,
+    SyscallError,
+    SyscallInvalidArgumentError,
+    SyscallPermissionError,
+    SyscallTimeoutError,
+    SyscallUnavailableError,
+    WireModel,
+    decode_payload,
+    encode_frame,
+    parse_reply,
+    syscall_error,
+)
+
+__all__ = ["CallStream", "KernelClient", "open_kernel_client"]
+
+logger = logging.getLogger("agentos.kernel.client")
+
+ArgsT = TypeVar("ArgsT", bound=WireModel)
+ResultT = TypeVar("ResultT", bound=WireModel)
+
+_STREAM_BUFFER = 256
+
+
+class _Lost:
+    """Marker delivered to pending calls when the connection ends."""
+
+    def __init__(self, error: SyscallError) -> None:
+        self.error = error
+
+
+class CallStream:
+    """The items of a streaming call; ``result`` holds the final result once exhausted."""
+
+    def __init__(self, call: str, replies: trio.MemoryReceiveChannel[Reply | _Lost]) -> None:
+        self._call = call
+        self._replies = replies
+        self.result: Any = None
+        self._done = False
+
+    def __aiter__(self) -> CallStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._done:
+            raise StopAsyncIteration
+        reply = await self._replies.receive()
+        if isinstance(reply, _Lost):
+            self._done = True
+            raise reply.error
+        if reply.is_item:
+            return reply.item
+        self._done = True
+        self.result = _unwrap(self._call, reply)
+        raise StopAsyncIteration
+
+
+def _unwrap(call: str, reply: Reply) -> Any:
+    if reply.ok:
+        return reply.result
+    assert reply.error is not None
+    raise syscall_error(
+        reply.error.code, reply.error.message, details=reply.error.details, call=call
+    )
+
+
+class KernelClient:
+    """One connection to the kernel. Use :func:`open_kernel_client` to make one."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+        self._ids = itertools.count(1)
+        self._pending: dict[int, trio.MemorySendChannel[Reply | _Lost]] = {}
+        self._send_lock = trio.StrictFIFOLock()
+        self._closed = trio.Event()
+        self._lost: SyscallError | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has ended (by either side)."""
+        return self._closed.is_set()
+
+    async def wait_closed(self) -> None:
+        """Return once the connection has ended."""
+        await self._closed.wait()
+
+    async def call(self, name: str, args: Mapping[str, Any] | None = None) -> Any:
+        """Make a call and return its wire result.
+
+        Raises:
+            SyscallError: the kernel's error, as the subclass of its category.
+        """
+        request_id, replies = await self._send(name, args, buffer=1)
+        try:
+            reply = await replies.receive()
+        finally:
+            self._pending.pop(request_id, None)
+        if isinstance(reply, _Lost):
+            raise reply.error
+        if reply.is_item:
+            msg = f"{name} streamed an item; use KernelClient.stream() for streaming calls"
+            raise SyscallInvalidArgumentError(msg, call=name)
+        return _unwrap(name, reply)
+
+    async def invoke(self, spec: CallSpec[ArgsT, ResultT], args: ArgsT | None = None) -> ResultT:
+        """Make a call with typed arguments and return its validated, typed result."""
+        payload = (args if args is not None else spec.args()).to_wire()
+        return spec.result.model_validate(await self.call(spec.name, payload))
+
+    @asynccontextmanager
+    async def stream(
+        self, name: str, args: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[CallStream]:
+        """Make a streaming call; iterate the context's value for its items."""
+        request_id, replies = await self._send(name, args, buffer=_STREAM_BUFFER)
+        try:
+            yield CallStream(name, replies)
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def aclose(self) -> None:
+        """Close the connection; pending calls fail with ECONNRESET."""
+        await self._stream.aclose()
+        self._fail_all(SyscallUnavailableError("client closed", code=ErrorCode.ECONNRESET))
+
+    async def _send(
+        self, name: str, args: Mapping[str, Any] | None, *, buffer: int
+    ) -> tuple[int, trio.MemoryReceiveChannel[Reply | _Lost]]:
+        if self._lost is not None:
+            raise self._lost
+        request_id = next(self._ids)
+        frame = encode_frame({"id": request_id, "call": name, "args": dict(args or {})})
+        send, receive = trio.open_memory_channel[Reply | _Lost](buffer)
+        self._pending[request_id] = send
+        async with self._send_lock:
+            try:
+                await self._stream.send_all(frame)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._pending.pop(request_id, None)
+                raise SyscallUnavailableError(
+                    f"kernel connection lost: {exc}", code=ErrorCode.ECONNRESET, call=name
+                ) from exc
+            except trio.Cancelled:
+                # Part of the frame may be out: the byte stream is unusable from here on.
+                self._pending.pop(request_id, None)
+                with trio.CancelScope(shield=True):
+                    await self._stream.aclose()
+                raise
+        return request_id, receive
+
+    def _fail_all(self, error: SyscallError) -> None:
+        if self._lost is None:
+            self._lost = error
+        for channel in self._pending.values():
+            try:
+                channel.send_nowait(_Lost(error))
+            except (trio.WouldBlock, trio.BrokenResourceError):
+                channel.close()
+        self._pending.clear()
+        self._closed.set()
+
+    async def _route(self, reply: Reply) -> None:
+        if reply.id is None:
+            # A connection-level error (refused peer, oversize frame): nothing more will come.
+            assert reply.error is not None
+            raise syscall_error(reply.error.code, reply.error.message)
+        channel = self._pending.get(reply.id)
+        if channel is None:
+            logger.debug("dropping reply to abandoned request %d", reply.id)
+            return
+        try:
+            await channel.send(reply)
+        except trio.BrokenResourceError:
+            self._pending.pop(reply.id, None)
+
+    async def run_reader(self) -> None:
+        """Read replies until the connection ends; run this in the owning nursery."""
+        decoder = FrameDecoder()
+        error: SyscallError = SyscallUnavailableError(
+            "kernel closed the connection", code=ErrorCode.ECONNRESET
+        )
+        try:
+            while True:
+                data = await self._stream.receive_some(64 * 1024)
+                if not data:
+                    break
+                decoder.feed(data)
+                for payload in decoder:
+                    await self._route(parse_reply(decode_payload(payload)))
+        except SyscallError as exc:
+            error = exc
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            error = SyscallUnavailableError(
+                f"kernel connection lost: {exc}", code=ErrorCode.ECONNRESET
+            )
+        finally:
+            self._fail_all(error)
+            with trio.CancelScope(shield=True):
+                await self._stream.aclose()
+
+
+@asynccontextmanager
+async def open_kernel_client(
+    path: Path | str, *, connect_timeout: float = 5.0
+) -> AsyncIterator[KernelClient]:
+    """Connect to the kernel socket at ``path``.
+
+    Raises:
+        SyscallUnavailableError: ECONNREFUSED, nothing serves at ``path``.
+        SyscallPermissionError: EACCES, the socket's permissions exclude this user.
+        SyscallTimeoutError: ETIMEDOUT, the kernel did not accept in time.
+    """
+    try:
+        with trio.fail_after(connect_timeout):
+            stream = await trio.open_unix_socket(os.fspath(path))
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        msg = f"no kernel is serving at {path} ({exc.strerror})"
+        raise SyscallUnavailableError(msg, code=ErrorCode.ECONNREFUSED) from exc
+    except PermissionError as exc:
+        msg = f"not allowed to connect to {path} ({exc.strerror})"
+        raise SyscallPermissionError(msg, code=ErrorCode.EACCES) from exc
+    except trio.TooSlowError as exc:
+        msg = f"the kernel at {path} did not accept within {connect_timeout} s"
+        raise SyscallTimeoutError(msg) from exc
+    async with trio.open_nursery() as nursery:
+        client = KernelClient(stream)
+        nursery.start_soon(client.run_reader)
+        try:
+            yield client
+        finally:
+            await client.aclose()

@@ -1,0 +1,167 @@
+"""One kernel-socket connection: read frames, run requests concurrently, write replies.
+
+Requests on a connection run concurrently (up to ``max_in_flight``; past that the reader
+stops reading, which is the client's backpressure). Replies go through one writer task,
+so frames never interleave. A malformed frame gets an EINVAL reply and the connection
+goes on; a frame over the size limit gets one and the connection ends, since the stream
+cannot be trusted after it. When the peer closes its side, calls still running are
+cancelled: a client must keep the connection open while it waits for replies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import trio
+
+from kernel.abi import (
+    ErrorCode,
+    FrameDecoder,
+    FrameTooLargeError,
+    MalformedFrameError,
+    MalformedRequestError,
+    Request,
+    SyscallError,
+    SyscallInvalidArgumentError,
+    decode_payload,
+    encode_frame,
+    error_code,
+    error_reply,
+    item_reply,
+    ok_reply,
+    parse_request,
+)
+from kernel.calls import Caller, CallTable
+from sandbox.errors import AgentOSError
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("agentos.kernel.server")
+
+_RECEIVE_BYTES = 64 * 1024
+_OUTBOX_FRAMES = 64
+_DRAIN_SECONDS = 5.0
+
+
+class Connection:
+    """Serves one connected peer until it leaves or breaks the protocol."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        table: CallTable,
+        caller: Caller,
+        *,
+        max_frame_bytes: int,
+        max_in_flight: int = 128,
+    ) -> None:
+        self._stream = stream
+        self._table = table
+        self._caller = caller
+        self._max_frame = max_frame_bytes
+        self._slots = trio.Semaphore(max_in_flight)
+        self._in_flight: set[int] = set()
+        self._outbox_send, self._outbox_recv = trio.open_memory_channel[bytes](_OUTBOX_FRAMES)
+
+    async def run(self) -> None:
+        """Serve until EOF, a fatal protocol error, or a broken peer; then close."""
+        try:
+            async with trio.open_nursery() as outer:
+                outer.start_soon(self._write_loop, outer.cancel_scope)
+                async with trio.open_nursery() as handlers:
+                    fatal = await self._read_loop(handlers)
+                    handlers.cancel_scope.cancel()
+                if fatal is not None:
+                    await self._outbox_send.send(self._encode(fatal))
+                await self._outbox_send.aclose()
+                outer.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
+        finally:
+            with trio.move_on_after(1, shield=True):
+                await self._stream.aclose()
+
+    async def _read_loop(self, handlers: trio.Nursery) -> dict[str, Any] | None:
+        """Read and dispatch frames; return a final error reply if the stream is unusable."""
+        decoder = FrameDecoder(max_frame_bytes=self._max_frame)
+        while True:
+            try:
+                data = await self._stream.receive_some(_RECEIVE_BYTES)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return None
+            if not data:
+                if decoder.buffered:
+                    logger.debug("peer closed with %d bytes of a partial frame", decoder.buffered)
+                return None
+            decoder.feed(data)
+            try:
+                for payload in decoder:
+                    await self._accept(payload, handlers)
+            except FrameTooLargeError as exc:
+                logger.warning("closing connection from uid %d: %s", self._caller.uid, exc)
+                return error_reply(None, ErrorCode.EINVAL, str(exc))
+
+    async def _accept(self, payload: bytes, handlers: trio.Nursery) -> None:
+        try:
+            request = parse_request(decode_payload(payload))
+        except MalformedFrameError as exc:
+            await self._send(error_reply(None, ErrorCode.EINVAL, str(exc)))
+            return
+        except MalformedRequestError as exc:
+            await self._send(error_reply(exc.request_id, exc.code, exc.message, exc.details))
+            return
+        if request.id in self._in_flight:
+            message = f"request id {request.id} is already in flight on this connection"
+            await self._send(error_reply(request.id, ErrorCode.EINVAL, message))
+            return
+        await self._slots.acquire()
+        self._in_flight.add(request.id)
+        handlers.start_soon(self._serve, request, name=f"{request.call}#{request.id}")
+
+    async def _serve(self, request: Request) -> None:
+        try:
+            reply = await self._run_call(request)
+        finally:
+            self._in_flight.discard(request.id)
+            self._slots.release()
+        await self._send(reply)
+
+    async def _run_call(self, request: Request) -> dict[str, Any]:
+        async def emit(item: Mapping[str, Any]) -> None:
+            try:
+                frame = encode_frame(item_reply(request.id, item), max_bytes=self._max_frame)
+            except FrameTooLargeError as exc:
+                raise SyscallInvalidArgumentError(
+                    f"stream item too large: {exc}", code=ErrorCode.EMSGSIZE
+                ) from None
+            await self._outbox_send.send(frame)
+
+        try:
+            result = await self._table.dispatch(self._caller, request, emit)
+        except SyscallError as exc:
+            return error_reply(request.id, exc.code, exc.message, exc.details)
+        except AgentOSError as exc:
+            return error_reply(request.id, error_code(exc), str(exc))
+        except Exception:
+            logger.exception("call %s failed", request.call)
+            return error_reply(request.id, ErrorCode.EIO, f"internal error in {request.call}")
+        return ok_reply(request.id, result)
+
+    def _encode(self, reply: dict[str, Any]) -> bytes:
+        """Encode a reply; one too large to send becomes an EMSGSIZE error."""
+        try:
+            return encode_frame(reply, max_bytes=self._max_frame)
+        except FrameTooLargeError as exc:
+            message = f"reply too large: {exc}"
+            return encode_frame(error_reply(reply["id"], ErrorCode.EMSGSIZE, message))
+
+    async def _send(self, reply: dict[str, Any]) -> None:
+        await self._outbox_send.send(self._encode(reply))
+
+    async def _write_loop(self, cancel_scope: trio.CancelScope) -> None:
+        try:
+            async for frame in self._outbox_recv:
+                await self._stream.send_all(frame)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            logger.debug("peer of uid %d went away before its replies", self._caller.uid)
+            cancel_scope.cancel()

@@ -1,0 +1,128 @@
+"""The kernel as a trio service: prepare the data directory, serve the admin socket, clean up."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from kernel.client import DataLayout, KernelRecord, read_kernel_record, write_kernel_record
+from kernel.config import KernelSettings
+from kernel.core import Kernel, kernel_version
+from kernel.server import bind_admin_socket, serve_admin_socket
+
+__all__ = ["KernelHandle", "KernelService"]
+
+logger = logging.getLogger("agentos.kernel")
+
+
+@dataclass(frozen=True)
+class KernelHandle:
+    """What a started kernel service hands its starter."""
+
+    socket: Path
+    kernel: Kernel
+
+
+def _make_dir(path: Path, mode: int) -> None:
+    """Create ``path`` if missing; give it ``mode`` (our own directories only)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(mode)
+
+
+@contextlib.contextmanager
+def _published(layout: DataLayout, socket: Path, version: str) -> Iterator[None]:
+    """Keep ``run/kernel.json`` naming this process while the block runs."""
+    record = KernelRecord(pid=os.getpid(), socket=socket, started_at=time.time(), version=version)
+    write_kernel_record(layout, record)
+    try:
+        yield
+    finally:
+        current = read_kernel_record(layout)
+        if current is not None and current.pid == record.pid:
+            layout.kernel_record.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _owned_socket(path: Path) -> Iterator[None]:
+    """Unlink the socket file at exit, unless something else has replaced it."""
+    identity = path.stat()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            now = path.lstat()
+            if (now.st_dev, now.st_ino) == (identity.st_dev, identity.st_ino):
+                path.unlink()
+
+
+class KernelService:
+    """Runs the kernel on its admin socket until cancelled.
+
+    Args:
+        settings: where to keep state and listen.
+        kernel: the kernel to serve; a fresh one by default.
+        socket_owner: uid/gid that should own the admin socket (the unprivileged web tier
+            when ``agentos up`` runs as root); that uid is also allowed to connect.
+    """
+
+    def __init__(
+        self,
+        settings: KernelSettings,
+        *,
+        kernel: Kernel | None = None,
+        socket_owner: tuple[int, int] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._kernel = kernel or Kernel()
+        self._owner = socket_owner
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[KernelHandle] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until cancelled; the socket file and record are gone when this returns.
+
+        Raises:
+            AlreadyExistsError: another kernel serves the socket path.
+            InvalidArgumentError: the socket path is too long.
+        """
+        settings = self._settings
+        layout = settings.layout
+        if not settings.data_dir.exists():
+            _make_dir(settings.data_dir, 0o755)
+        _make_dir(layout.run_dir, 0o755)
+        _make_dir(layout.kernel_dir, 0o700)
+        path = settings.socket_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        allowed = {os.geteuid(), *settings.admin_uids}
+        if self._owner is not None:
+            allowed.add(self._owner[0])
+        listener = await bind_admin_socket(path, owner=self._owner)
+        version = kernel_version()
+        try:
+            with _owned_socket(path), _published(layout, path, version):
+                logger.info(
+                    "kernel %s serving on %s (admin uids %s)", version, path, sorted(allowed)
+                )
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(
+                        functools.partial(
+                            serve_admin_socket,
+                            listener,
+                            self._kernel.calls,
+                            allowed_uids=allowed,
+                            max_frame_bytes=settings.max_frame_bytes,
+                        )
+                    )
+                    task_status.started(KernelHandle(socket=path, kernel=self._kernel))
+        finally:
+            with trio.CancelScope(shield=True):
+                await listener.aclose()
+            logger.info("kernel stopped")
