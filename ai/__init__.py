@@ -1,0 +1,1 @@
+"""App generation: words in, Blueprints out. Imports nothing from the other packages."""

@@ -1,0 +1,59 @@
+"""The Quart application: routes, auth, errors and OpenAPI, wired from explicit dependencies."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+from quart_schema import Info, QuartSchema
+from quart_trio import QuartTrio
+
+from orchestrator.auth import Tokens, install_auth
+from orchestrator.config import OrchestratorSettings
+from orchestrator.errors import install_error_handlers
+from orchestrator.kernel_link import KernelLink
+from orchestrator.routes.kernel import kernel_routes
+from orchestrator.routes.status import status_routes
+
+__all__ = ["create_app", "default_frontend_dir", "orchestrator_version"]
+
+
+def orchestrator_version() -> str:
+    """The installed AgentOS version."""
+    try:
+        return metadata.version("agentos")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def default_frontend_dir() -> Path:
+    """Where ``make setup`` builds the desktop: frontend/dist beside the packages."""
+    return Path(__file__).resolve().parent.parent / "frontend" / "dist"
+
+
+def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Tokens) -> QuartTrio:
+    """Build the web application around a kernel link and a set of tokens."""
+    frontend = settings.frontend_dir or default_frontend_dir()
+    assets = frontend / "assets"
+    app = QuartTrio(
+        "orchestrator",
+        static_folder=str(assets) if assets.is_dir() else None,
+        static_url_path="/assets",
+    )
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    version = orchestrator_version()
+    QuartSchema(
+        app,
+        info=Info(title="AgentOS", version=version),
+        openapi_path="/openapi.json",
+        swagger_ui_path=None,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        security=[{"bearer": []}],
+    )
+    install_error_handlers(app)
+    install_auth(app, tokens)
+    app.register_blueprint(status_routes(link, version=version, frontend_dir=frontend))
+    app.register_blueprint(kernel_routes(link))
+    return app

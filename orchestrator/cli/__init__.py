@@ -1,0 +1,79 @@
+"""The ``agentos`` command: the composition root that starts and talks to every tier.
+
+This is the one part of the orchestrator allowed to import the kernel's implementation
+(to run it for ``agentos up`` and ``agentos kernel``); everything else reaches the kernel
+through ``kernel.client``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from orchestrator.cli._admin import add_admin_commands
+from orchestrator.cli._common import EXIT_ERROR, CommandError
+from orchestrator.cli._tiers import add_tier_commands
+from orchestrator.cli._up import add_up_command
+from sandbox.errors import AgentOSError
+
+__all__ = ["build_parser", "main"]
+
+
+def _version() -> str:
+    from importlib import metadata  # noqa: PLC0415 - only for --version
+
+    try:
+        return metadata.version("agentos")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command-line grammar."""
+    parser = argparse.ArgumentParser(
+        prog="agentos",
+        description="AgentOS: a userspace microkernel for AI-generated apps.",
+        epilog="exit status: 0 success, 1 failure, 2 usage or configuration error, "
+        "69 kernel not reachable. Every option also reads an AGENTOS_* environment variable.",
+    )
+    parser.add_argument("--version", action="version", version=f"agentos {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_up_command(commands)
+    add_tier_commands(commands)
+    add_admin_commands(commands)
+    return parser
+
+
+def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The single leaf of a (nested) exception group, if there is exactly one."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``agentos``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        try:
+            return int(args.handler(args))
+        except BaseExceptionGroup as group:
+            leaf = _only_error(group)
+            if isinstance(leaf, CommandError | AgentOSError | KeyboardInterrupt):
+                raise leaf from None
+            raise
+    except CommandError as exc:
+        print(f"agentos: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's output
+        return exc.status
+    except AgentOSError as exc:
+        print(f"agentos: error: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130  # as shells report a SIGINT death

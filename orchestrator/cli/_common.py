@@ -1,0 +1,112 @@
+"""What every ``agentos`` command shares: logging, exit codes, settings, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import pydantic
+from pydantic_settings import BaseSettings
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "CommandError",
+    "add_common_options",
+    "build_settings",
+    "configure_logging",
+    "dump_json",
+    "fail",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: the kernel is not running
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class CommandError(Exception):
+    """A failure to report as one line on stderr, with an exit status; never a traceback."""
+
+    def __init__(self, message: str, status: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def fail(message: str, status: int = EXIT_ERROR) -> NoReturn:
+    """Stop the command with ``message`` and ``status``."""
+    raise CommandError(message, status)
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command takes: the data directory and the log level."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="state and sockets (env AGENTOS_DATA_DIR; default /var/lib/agentos for root, "
+        "else the platform's user data directory)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=_LOG_LEVELS,
+        default=os.environ.get("AGENTOS_LOG_LEVEL", "info").lower(),
+        help="log verbosity (env AGENTOS_LOG_LEVEL; default %(default)s)",
+    )
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr in one format for every tier."""
+    if level not in _LOG_LEVELS:
+        fail(f"invalid log level {level!r} (choose from {', '.join(_LOG_LEVELS)})", EXIT_USAGE)
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def build_settings(cls: type[SettingsT], **flags: Any) -> SettingsT:
+    """Settings from the flags that were given, then the environment, then defaults."""
+    given = {name: value for name, value in flags.items() if value is not None}
+    try:
+        return cls(**given)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])} ({_sources(e['loc'])}): {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        fail(f"invalid configuration: {problems}", EXIT_USAGE)
+
+
+def _sources(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "?"
+    return f"--{name.replace('_', '-')} or AGENTOS_{name.upper()}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$base64": base64.b64encode(value).decode()}
+    msg = f"cannot show {type(value).__name__} as JSON"
+    raise TypeError(msg)
+
+
+def dump_json(value: Any, *, compact: bool = False) -> str:
+    """JSON for output: indented unless ``compact``; bytes become ``{"$base64": ...}``."""
+    if compact:
+        return json.dumps(value, default=_jsonable, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, default=_jsonable, indent=2, ensure_ascii=False)

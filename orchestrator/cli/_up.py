@@ -1,0 +1,294 @@
+"""``agentos up``: the kernel and the web tier together, in one process tree.
+
+The kernel runs in this process. The web tier runs as a child process (``agentos
+orchestrator``) so that it can hold no privilege: started as root, ``up`` runs it as an
+unprivileged user (``agentos`` if that user exists, else ``nobody``, or
+``--orchestrator-user``), and hands it the admin socket by making that user the socket's
+owner and an allowed peer. SIGINT or SIGTERM stops the web tier first (gracefully), then
+the kernel; the socket file and the kernel record are gone when ``up`` exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import pwd
+import signal
+import stat
+import sys
+import sysconfig
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel.config import KernelSettings
+from kernel.service import KernelService
+from orchestrator.cli._common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    add_common_options,
+    build_settings,
+    configure_logging,
+    fail,
+)
+from orchestrator.cli._tiers import STOP_SIGNALS, add_web_options, admin_token_hint, announce
+from orchestrator.config import OrchestratorSettings
+
+__all__ = ["add_up_command"]
+
+logger = logging.getLogger("agentos.up")
+
+_START_SECONDS = 60.0
+_STOP_SECONDS = 15.0
+
+
+class UpSettings(BaseSettings):
+    """Settings of the supervisor itself."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTOS_", extra="ignore", frozen=True)
+
+    orchestrator_user: str | None = Field(
+        default=None, description="user the web tier runs as when `up` starts as root"
+    )
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """Who the web tier runs as."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``up``."""
+    up = commands.add_parser(
+        "up",
+        help="run the kernel and the web tier together",
+        description="Start the kernel and the web tier, print the desktop URL, and run until "
+        "SIGINT/SIGTERM. As root, the web tier runs as an unprivileged user.",
+    )
+    add_common_options(up)
+    add_web_options(up)
+    up.add_argument(
+        "--orchestrator-user",
+        metavar="USER",
+        help="user for the web tier when started as root (env AGENTOS_ORCHESTRATOR_USER; "
+        "default 'agentos' if it exists, else 'nobody')",
+    )
+    up.set_defaults(handler=_up_command)
+
+
+def _choose_user(requested: str | None) -> WebUser | None:
+    """The user to run the web tier as, or None to run it as ourselves."""
+    if os.geteuid() != 0:
+        if requested is not None and requested != pwd.getpwuid(os.geteuid()).pw_name:
+            fail("only root can run the web tier as another user", EXIT_USAGE)
+        return None
+    names = [requested] if requested else ["agentos", "nobody"]
+    for name in names:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        if entry.pw_uid == 0:
+            logger.warning("the web tier will run as root: the privilege boundary is off")
+            return None
+        return WebUser(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
+    raise CommandError(f"no such user: {', '.join(names)}", EXIT_USAGE)
+
+
+def _may(st: os.stat_result, user: WebUser, bits: tuple[int, int, int]) -> bool:
+    owner, group, other = bits
+    if st.st_uid == user.uid:
+        return bool(st.st_mode & owner)
+    if st.st_gid == user.gid:
+        return bool(st.st_mode & group)
+    return bool(st.st_mode & other)
+
+
+def _check_reachable(path: Path, user: WebUser, *, read: bool = False) -> str | None:
+    """Why ``user`` cannot reach (and, if ``read``, read) ``path``, or None if it can."""
+    path = path.resolve()
+    for directory in reversed([path, *path.parents] if path.is_dir() else list(path.parents)):
+        if not _may(directory.stat(), user, (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)):
+            return f"cannot enter {directory}"
+    if read and not _may(path.stat(), user, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)):
+        return f"cannot read {path}"
+    return None
+
+
+def _prepare_for(user: WebUser, kernel: KernelSettings, web: OrchestratorSettings) -> None:
+    """Give ``user`` its state directory and check it can run this Python and reach the socket."""
+    checks = {
+        "the Python interpreter": (Path(sys.executable), True),
+        "the installed packages": (Path(sysconfig.get_paths()["purelib"]), True),
+        "the AgentOS code": (Path(__file__).resolve().parent.parent, True),
+        "the kernel socket directory": (kernel.socket_path.parent, False),
+    }
+    for what, (path, read) in checks.items():
+        problem = _check_reachable(path, user, read=read)
+        if problem:
+            fail(
+                f"the web tier runs as user {user.name!r}, which {problem} ({what}). Make it "
+                "reachable, choose another --data-dir, or create the venv from a Python "
+                "under /usr (make setup does)."
+            )
+    state = web.state_dir
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for root, dirs, files in os.walk(state):
+        for name in (*dirs, *files):
+            os.chown(Path(root) / name, user.uid, user.gid, follow_symlinks=False)
+    os.chown(state, user.uid, user.gid)
+    state.chmod(0o700)
+
+
+def _child_argv(
+    web: OrchestratorSettings, socket: Path, ready_fd: int, log_level: str
+) -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "orchestrator",
+        "--data-dir",
+        os.fspath(web.data_dir),
+        "--kernel-socket",
+        os.fspath(socket),
+        "--host",
+        web.host,
+        "--port",
+        str(web.port),
+        "--ready-fd",
+        str(ready_fd),
+        "--log-level",
+        log_level,
+    ]
+    if web.access_log:
+        argv.append("--access-log")
+    return argv
+
+
+async def _read_ready(fd: int) -> dict[str, object] | None:
+    """The child's ready message, or None if it closed the pipe (exited) first."""
+    data = b""
+    async with trio.lowlevel.FdStream(fd) as stream:
+        while b"\n" not in data:
+            chunk = await stream.receive_some(4096)
+            if not chunk:
+                return None
+            data += chunk
+    message = json.loads(data.split(b"\n", 1)[0])
+    return message if isinstance(message, dict) else None
+
+
+async def _stop_child(process: trio.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    with trio.move_on_after(_STOP_SECONDS):
+        await process.wait()
+        return
+    logger.warning("the web tier did not stop within %.0f s; killing it", _STOP_SECONDS)
+    process.kill()
+    await process.wait()
+
+
+async def _supervise(
+    kernel: KernelSettings, web: OrchestratorSettings, user: WebUser | None, log_level: str
+) -> int:
+    owner = (user.uid, user.gid) if user else None
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async with trio.open_nursery() as nursery:
+            handle = await nursery.start(KernelService(kernel, socket_owner=owner).run)
+            read_fd, write_fd = os.pipe()
+            try:
+                process = await trio.lowlevel.open_process(
+                    _child_argv(web, handle.socket, write_fd, log_level),
+                    pass_fds=(write_fd,),
+                    start_new_session=True,  # our signals reach it only through us, in order
+                    cwd=web.state_dir,
+                    user=user.uid if user else None,
+                    group=user.gid if user else None,
+                    extra_groups=[] if user else None,
+                )
+            finally:
+                os.close(write_fd)
+            status = await _run_child(process, read_fd, signals, user, admin_token_hint(web))
+            nursery.cancel_scope.cancel()
+    return status
+
+
+async def _run_child(
+    process: trio.Process,
+    read_fd: int,
+    signals: AsyncIterator[int],
+    user: WebUser | None,
+    token_hint: str,
+) -> int:
+    """Wait for the web tier to be ready, then for a signal or its exit; stop it."""
+    try:
+        with trio.move_on_after(_START_SECONDS) as waited:
+            ready = await _read_ready(read_fd)
+        if waited.cancelled_caught or ready is None:
+            await _stop_child(process)
+            logger.error("the web tier failed to start (exit status %s)", process.returncode)
+            return EXIT_ERROR
+        announce(str(ready["desktop_url"]), token_hint)
+        logger.info(
+            "AgentOS is up: web tier pid %d%s", process.pid, f" as user {user.name}" if user else ""
+        )
+        stopped_by_signal = False
+        async with trio.open_nursery() as watch:
+
+            async def on_signal() -> None:
+                nonlocal stopped_by_signal
+                async for signum in signals:  # pragma: no branch
+                    logger.info("received %s; shutting down", signal.Signals(signum).name)
+                    stopped_by_signal = True
+                    watch.cancel_scope.cancel()
+                    return
+
+            async def on_exit() -> None:
+                await process.wait()
+                watch.cancel_scope.cancel()
+
+            watch.start_soon(on_signal)
+            watch.start_soon(on_exit)
+        if not stopped_by_signal:
+            logger.error("the web tier exited on its own (status %s)", process.returncode)
+            return EXIT_ERROR
+        return EXIT_OK
+    finally:
+        with trio.CancelScope(shield=True):
+            await _stop_child(process)
+
+
+def _up_command(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
+    kernel = build_settings(KernelSettings, data_dir=args.data_dir)
+    web = build_settings(
+        OrchestratorSettings,
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        kernel_socket=kernel.socket_path,
+        access_log=args.access_log,
+    )
+    up = build_settings(UpSettings, orchestrator_user=args.orchestrator_user)
+    user = _choose_user(up.orchestrator_user)
+    if user is not None:
+        kernel.data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        kernel.socket_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        _prepare_for(user, kernel, web)
+    return trio.run(functools.partial(_supervise, kernel, web, user, args.log_level))
