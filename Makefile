@@ -43,7 +43,7 @@ help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: system-packages $(STAMP) service-user ## Install everything needed to run (into .venv)
+setup: system-packages $(STAMP) service-user frontend ## Install everything needed to run (into .venv)
 
 .PHONY: system-packages
 system-packages:
@@ -64,6 +64,19 @@ $(STAMP): pyproject.toml
 	  | grep -v "^WARNING: Location 'file:///opt/pypi" || true
 	@$(BIN)/python -c 'import kernel, sandbox, orchestrator, ai' \
 	  || { echo "error: the install into $(VENV) is broken" >&2; exit 1; }
+	@touch $@
+
+# The web desktop, built into frontend/dist when its sources exist.
+FRONTEND_SOURCES := $(shell test -d frontend && find frontend -path frontend/node_modules -prune \
+	-o -path frontend/dist -prune -o -type f -print)
+
+.PHONY: frontend
+frontend:
+	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend/dist/index.html; fi
+
+frontend/dist/index.html: $(FRONTEND_SOURCES)
+	@echo "==> building the desktop (frontend/dist)"
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
 	@touch $@
 
 .PHONY: run

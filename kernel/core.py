@@ -7,7 +7,9 @@ from importlib import metadata
 from typing import Any
 
 from kernel.abi import CATALOG, CallSpec, Catalog, WireModel
-from kernel.calls import CallContext, CallTable, ProcessCalls, SystemCalls
+from kernel.calls import CallContext, CallTable
+from kernel.calls.process import ProcessCalls
+from kernel.calls.system import SystemCalls
 from kernel.proc import ProcessTable
 
 __all__ = ["Kernel", "kernel_version"]

@@ -250,10 +250,17 @@ async def open_kernel_client(
     except trio.TooSlowError as exc:
         msg = f"the kernel at {path} did not accept within {connect_timeout} s"
         raise SyscallTimeoutError(msg) from exc
-    async with trio.open_nursery() as nursery:
-        client = KernelClient(stream)
-        nursery.start_soon(client.run_reader)
-        try:
-            yield client
-        finally:
-            await client.aclose()
+    try:
+        async with trio.open_nursery() as nursery:
+            client = KernelClient(stream)
+            nursery.start_soon(client.run_reader)
+            try:
+                yield client
+            finally:
+                await client.aclose()
+    except BaseExceptionGroup as group:
+        # The reader never raises, so a group here holds the caller's own exception: give
+        # it back as raised, rather than wrapped by a nursery the caller cannot see.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

@@ -36,7 +36,7 @@ from kernel.abi import (
 from kernel.calls import Caller, CallTable
 from sandbox.errors import AgentOSError
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "linger_close"]
 
 logger = logging.getLogger("agentos.kernel.server")
 
@@ -45,12 +45,30 @@ _OUTBOX_FRAMES = 64
 _DRAIN_SECONDS = 5.0
 
 
+async def linger_close(stream: trio.abc.HalfCloseableStream, *, seconds: float = 1.0) -> None:
+    """Close after our last frame, so that the peer reads it rather than a reset.
+
+    Closing a Unix socket with unread input makes the peer's reads fail with ECONNRESET,
+    losing the reply we just sent. So: send EOF, discard input until the peer closes too
+    (or ``seconds`` pass), then close.
+    """
+    with trio.move_on_after(seconds, shield=True):
+        try:
+            await stream.send_eof()
+            while await stream.receive_some(_RECEIVE_BYTES):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+    with trio.move_on_after(1, shield=True):
+        await stream.aclose()
+
+
 class Connection:
     """Serves one connected peer until it leaves or breaks the protocol."""
 
     def __init__(
         self,
-        stream: trio.abc.Stream,
+        stream: trio.abc.HalfCloseableStream,
         table: CallTable,
         caller: Caller,
         *,
@@ -67,6 +85,7 @@ class Connection:
 
     async def run(self) -> None:
         """Serve until EOF, a fatal protocol error, or a broken peer; then close."""
+        fatal = None
         try:
             async with trio.open_nursery() as outer:
                 outer.start_soon(self._write_loop, outer.cancel_scope)
@@ -78,8 +97,11 @@ class Connection:
                 await self._outbox_send.aclose()
                 outer.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
         finally:
-            with trio.move_on_after(1, shield=True):
-                await self._stream.aclose()
+            if fatal is not None:
+                await linger_close(self._stream)
+            else:
+                with trio.move_on_after(1, shield=True):
+                    await self._stream.aclose()
 
     async def _read_loop(self, handlers: trio.Nursery) -> dict[str, Any] | None:
         """Read and dispatch frames; return a final error reply if the stream is unusable."""

@@ -17,7 +17,7 @@ import trio
 from kernel.abi import ErrorCode, encode_frame, error_reply
 from kernel.calls import Caller, CallTable
 from kernel.proc import KERNEL_PID
-from kernel.server._connection import Connection
+from kernel.server._connection import Connection, linger_close
 from sandbox.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError
 
 __all__ = [
@@ -144,7 +144,7 @@ async def serve_admin_socket(
                 message = f"uid {peer.uid} may not use the kernel's admin socket"
                 with trio.move_on_after(1):
                     await stream.send_all(encode_frame(error_reply(None, ErrorCode.EPERM, message)))
-                await stream.aclose()
+                await linger_close(stream)
                 return
             caller = Caller(pid=KERNEL_PID, uid=peer.uid, os_pid=peer.pid, capabilities=None)
             await Connection(stream, table, caller, max_frame_bytes=max_frame_bytes).run()

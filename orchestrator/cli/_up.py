@@ -145,7 +145,6 @@ def _prepare_for(user: WebUser, kernel: KernelSettings, web: OrchestratorSetting
                 "under /usr (make setup does)."
             )
     state = web.state_dir
-    state.mkdir(mode=0o700, parents=True, exist_ok=True)
     for root, dirs, files in os.walk(state):
         for name in (*dirs, *files):
             os.chown(Path(root) / name, user.uid, user.gid, follow_symlinks=False)
@@ -287,8 +286,9 @@ def _up_command(args: argparse.Namespace) -> int:
     )
     up = build_settings(UpSettings, orchestrator_user=args.orchestrator_user)
     user = _choose_user(up.orchestrator_user)
+    kernel.data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    kernel.socket_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    web.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if user is not None:
-        kernel.data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-        kernel.socket_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         _prepare_for(user, kernel, web)
     return trio.run(functools.partial(_supervise, kernel, web, user, args.log_level))

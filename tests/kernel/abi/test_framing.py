@@ -1,0 +1,105 @@
+import struct
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kernel.abi import (
+    FrameDecoder,
+    FrameTooLargeError,
+    MalformedFrameError,
+    decode_payload,
+    encode_frame,
+)
+
+# msgpack-native values, as requests and replies carry them.
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=50)
+    | st.binary(max_size=50)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+messages = st.dictionaries(st.text(max_size=20), values, max_size=8)
+
+
+@given(st.lists(messages, min_size=1, max_size=6), st.data())
+def test_any_split_of_the_stream_yields_the_same_frames(batch, data):
+    stream = b"".join(encode_frame(m) for m in batch)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    decoder = FrameDecoder()
+    decoded = []
+    start = 0
+    for cut in [*cuts, len(stream)]:
+        decoder.feed(stream[start:cut])
+        decoded += [decode_payload(p) for p in decoder]
+        start = cut
+    assert decoded == batch
+    assert decoder.buffered == 0
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_payloads_decode_or_raise_malformed(payload):
+    # Never anything but a map or MalformedFrameError, whatever the bytes.
+    try:
+        message = decode_payload(payload)
+    except MalformedFrameError:
+        return
+    assert isinstance(message, dict)
+    assert all(isinstance(k, str) for k in message)
+
+
+def test_partial_header_and_payload_wait_for_more_bytes():
+    frame = encode_frame({"id": 1, "call": "sys.ping"})
+    decoder = FrameDecoder()
+    decoder.feed(frame[:3])
+    assert list(decoder) == []
+    decoder.feed(frame[3:-1])
+    assert list(decoder) == []
+    decoder.feed(frame[-1:])
+    assert [decode_payload(p) for p in decoder] == [{"id": 1, "call": "sys.ping"}]
+
+
+def test_header_is_four_byte_big_endian_length():
+    frame = encode_frame({"a": 1})
+    (length,) = struct.unpack(">I", frame[:4])
+    assert length == len(frame) - 4
+    assert msgpack.unpackb(frame[4:]) == {"a": 1}
+
+
+def test_oversize_header_is_refused_before_the_payload_arrives():
+    decoder = FrameDecoder(max_frame_bytes=1024)
+    decoder.feed(struct.pack(">I", 1025))
+    with pytest.raises(FrameTooLargeError) as info:
+        list(decoder)
+    assert (info.value.size, info.value.limit) == (1025, 1024)
+
+
+def test_encoding_refuses_a_message_over_the_limit():
+    with pytest.raises(FrameTooLargeError):
+        encode_frame({"blob": b"x" * 2000}, max_bytes=1024)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xc1", "not valid msgpack"),
+        (msgpack.packb([1, 2]), "must hold a map, not list"),
+        (msgpack.packb({1: 2}), "not valid msgpack"),
+        (msgpack.packb({"a": 1}) + b"\x00", "not valid msgpack"),
+        (b"\xa3ab\xff", "not valid msgpack"),  # invalid UTF-8 in a str
+        (b"", "not valid msgpack"),
+    ],
+)
+def test_malformed_payloads_name_the_problem(payload, reason):
+    with pytest.raises(MalformedFrameError, match=reason):
+        decode_payload(payload)
