@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -95,6 +96,7 @@ class AgentosProcess:
         self.process = process
         self.stdout = bytearray()
         self.stderr = bytearray()
+        self._children: set[int] = set()
 
     @classmethod
     async def start(
@@ -131,6 +133,12 @@ class AgentosProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def children(self) -> list[int]:
+        """Its child processes now; remembered, so teardown can end them even if it dies."""
+        found = web_tier_children(self.pid)
+        self._children.update(found)
+        return found
+
     async def wait_for_output(
         self, pattern: str, *, timeout: float = 60, stderr: bool = False
     ) -> re.Match[str]:
@@ -159,10 +167,21 @@ class AgentosProcess:
         with trio.fail_after(timeout):
             return await self.process.wait()
 
-    async def kill(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
+    async def terminate(self, *, grace: float = 10) -> None:
+        """Stop the process and anything it started, whatever state the test left them in."""
+        with trio.CancelScope(shield=True):
+            if self.process.returncode is None:
+                self.children()
+            if self.process.returncode is None:
+                self.process.send_signal(signal.SIGTERM)
+                with trio.move_on_after(grace):
+                    await self.process.wait()
+            if self.process.returncode is None:
+                self.process.kill()
+                await self.process.wait()
+            for child in self._children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
 
 
 def web_tier_children(pid: int) -> list[int]:

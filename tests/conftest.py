@@ -12,7 +12,7 @@ import trio
 
 from kernel.config import KernelSettings
 from kernel.core import Kernel
-from tests._support import RunningKernel
+from tests._support import AgentosProcess, RunningKernel
 
 
 @pytest.fixture
@@ -33,3 +33,18 @@ async def running_kernel(nursery: trio.Nursery, data_dir: Path) -> AsyncIterator
     running = RunningKernel(nursery, KernelSettings(data_dir=data_dir), Kernel())
     await running.start()
     yield running
+
+
+@pytest.fixture
+async def spawn_agentos(nursery: trio.Nursery) -> AsyncIterator[object]:
+    """Start ``agentos`` subprocesses; all of them (and their web tiers) end with the test."""
+    started: list[AgentosProcess] = []
+
+    async def spawn(*args: str, env: dict[str, str], uid: int | None = None) -> AgentosProcess:
+        process = await AgentosProcess.start(nursery, *args, env=env, uid=uid)
+        started.append(process)
+        return process
+
+    yield spawn
+    for process in started:
+        await process.terminate()

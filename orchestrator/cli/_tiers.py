@@ -1,4 +1,10 @@
-"""``agentos kernel`` and ``agentos orchestrator``: one tier each, until SIGINT or SIGTERM."""
+"""``agentos kernel`` and ``agentos orchestrator``: one tier each, until SIGINT or SIGTERM.
+
+Started by ``agentos up``, the web tier gets ``--supervisor-fd``: one end of a socket pair
+whose other end ``up`` holds. The web tier sends its ready message on it, then watches
+it: end of file means ``up`` is gone, however it died, and the web tier shuts down
+rather than serve on without a kernel.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,8 @@ import argparse
 import functools
 import json
 import logging
-import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +25,15 @@ from orchestrator.cli._common import add_common_options, build_settings, configu
 from orchestrator.config import OrchestratorSettings
 from orchestrator.service import OrchestratorHandle, OrchestratorService
 
-__all__ = ["add_tier_commands", "admin_token_hint", "announce", "run_orchestrator_tier"]
+__all__ = [
+    "STOP_SIGNALS",
+    "add_tier_commands",
+    "add_web_options",
+    "admin_token_hint",
+    "announce",
+    "run_orchestrator_tier",
+    "web_settings",
+]
 
 logger = logging.getLogger("agentos.cli")
 
@@ -57,7 +71,7 @@ def add_tier_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="the kernel's admin socket (env AGENTOS_KERNEL_SOCKET; default: the socket of "
         "the kernel running for the data directory)",
     )
-    web.add_argument("--ready-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
+    web.add_argument("--supervisor-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
     web.set_defaults(handler=_orchestrator_command)
 
 
@@ -77,16 +91,53 @@ def add_web_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def web_settings(args: argparse.Namespace, *, kernel_socket: Path | None) -> OrchestratorSettings:
+    """The web tier's settings from the options of :func:`add_web_options`."""
+    return build_settings(
+        OrchestratorSettings,
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        kernel_socket=kernel_socket,
+        access_log=args.access_log,
+    )
+
+
 def announce(desktop_url: str, admin_token_hint: str) -> None:
     """Print where the desktop is, like Jupyter does."""
     print(f"AgentOS desktop: {desktop_url}", flush=True)  # noqa: T201 - the CLI's output
     print(f"Admin token: {admin_token_hint}", flush=True)  # noqa: T201
 
 
-async def _until_signalled(signals: AsyncIterator[int]) -> None:
-    async for signum in signals:  # pragma: no branch - returns on the first signal
-        logger.info("received %s; shutting down", signal.Signals(signum).name)
-        return
+def admin_token_hint(settings: OrchestratorSettings) -> str:
+    """Where the admin token comes from, for the start-up banner."""
+    if settings.admin_token is not None:
+        return "from AGENTOS_ADMIN_TOKEN"
+    return f"in {settings.state_dir / 'admin-token'}"
+
+
+async def _until_stopped(signals: AsyncIterator[int], lifeline: trio.SocketStream | None) -> None:
+    """Return on the first stop signal, or when the supervisor's end of ``lifeline`` closes."""
+    async with trio.open_nursery() as race:
+
+        async def on_signal() -> None:
+            async for signum in signals:  # pragma: no branch - returns on the first signal
+                logger.info("received %s; shutting down", signal.Signals(signum).name)
+                race.cancel_scope.cancel()
+                return
+
+        async def on_orphaned(stream: trio.SocketStream) -> None:
+            try:
+                while await stream.receive_some(1024):
+                    pass
+            except trio.BrokenResourceError:
+                pass
+            logger.warning("the supervising `agentos up` is gone; shutting down")
+            race.cancel_scope.cancel()
+
+        race.start_soon(on_signal)
+        if lifeline is not None:
+            race.start_soon(on_orphaned, lifeline)
 
 
 def _kernel_command(args: argparse.Namespace) -> int:
@@ -97,50 +148,43 @@ def _kernel_command(args: argparse.Namespace) -> int:
         with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
             async with trio.open_nursery() as nursery:
                 await nursery.start(KernelService(settings).run)
-                await _until_signalled(signals)
+                await _until_stopped(signals, None)
                 nursery.cancel_scope.cancel()
 
     trio.run(main)
     return 0
 
 
-def admin_token_hint(settings: OrchestratorSettings) -> str:
-    """Where the admin token comes from, for the start-up banner."""
-    if settings.admin_token is not None:
-        return "from AGENTOS_ADMIN_TOKEN"
-    return f"in {settings.state_dir / 'admin-token'}"
+async def run_orchestrator_tier(
+    settings: OrchestratorSettings, *, supervisor_fd: int | None
+) -> None:
+    """Serve the web tier until a stop signal (or its supervisor's end), then shut down.
 
-
-async def run_orchestrator_tier(settings: OrchestratorSettings, *, ready_fd: int | None) -> None:
-    """Serve the web tier until a stop signal, then shut down gracefully.
-
-    With ``ready_fd`` (``agentos up`` passes one), write one JSON line there once serving,
-    instead of printing the desktop URL.
+    Without a supervisor, print the desktop URL; with one, send it a JSON ready line.
     """
+    lifeline = None
+    if supervisor_fd is not None:
+        lifeline = trio.SocketStream(
+            trio.socket.from_stdlib_socket(socket.socket(fileno=supervisor_fd))
+        )
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
             service = OrchestratorService(settings)
             handle: OrchestratorHandle = await nursery.start(service.run)
-            if ready_fd is None:
+            if lifeline is None:
                 announce(handle.desktop_url, admin_token_hint(settings))
             else:
                 message = {"urls": handle.urls, "desktop_url": handle.desktop_url}
-                with os.fdopen(ready_fd, "w") as ready:
-                    ready.write(json.dumps(message) + "\n")
-            await _until_signalled(signals)
+                await lifeline.send_all(json.dumps(message).encode() + b"\n")
+            await _until_stopped(signals, lifeline)
             service.shutdown()
             nursery.cancel_scope.deadline = trio.current_time() + _GRACE_SECONDS
+    if lifeline is not None:
+        await lifeline.aclose()
 
 
 def _orchestrator_command(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
-    settings = build_settings(
-        OrchestratorSettings,
-        data_dir=args.data_dir,
-        host=args.host,
-        port=args.port,
-        kernel_socket=args.kernel_socket,
-        access_log=args.access_log,
-    )
-    trio.run(functools.partial(run_orchestrator_tier, settings, ready_fd=args.ready_fd))
+    settings = web_settings(args, kernel_socket=args.kernel_socket)
+    trio.run(functools.partial(run_orchestrator_tier, settings, supervisor_fd=args.supervisor_fd))
     return 0

@@ -17,6 +17,7 @@ import logging
 import os
 import pwd
 import signal
+import socket
 import stat
 import sys
 import sysconfig
@@ -40,7 +41,13 @@ from orchestrator.cli._common import (
     configure_logging,
     fail,
 )
-from orchestrator.cli._tiers import STOP_SIGNALS, add_web_options, admin_token_hint, announce
+from orchestrator.cli._tiers import (
+    STOP_SIGNALS,
+    add_web_options,
+    admin_token_hint,
+    announce,
+    web_settings,
+)
 from orchestrator.config import OrchestratorSettings
 
 __all__ = ["add_up_command"]
@@ -153,7 +160,7 @@ def _prepare_for(user: WebUser, kernel: KernelSettings, web: OrchestratorSetting
 
 
 def _child_argv(
-    web: OrchestratorSettings, socket: Path, ready_fd: int, log_level: str
+    web: OrchestratorSettings, kernel_socket: Path, supervisor_fd: int, log_level: str
 ) -> list[str]:
     argv = [
         sys.executable,
@@ -163,13 +170,13 @@ def _child_argv(
         "--data-dir",
         os.fspath(web.data_dir),
         "--kernel-socket",
-        os.fspath(socket),
+        os.fspath(kernel_socket),
         "--host",
         web.host,
         "--port",
         str(web.port),
-        "--ready-fd",
-        str(ready_fd),
+        "--supervisor-fd",
+        str(supervisor_fd),
         "--log-level",
         log_level,
     ]
@@ -178,15 +185,14 @@ def _child_argv(
     return argv
 
 
-async def _read_ready(fd: int) -> dict[str, object] | None:
-    """The child's ready message, or None if it closed the pipe (exited) first."""
+async def _read_ready(lifeline: trio.SocketStream) -> dict[str, object] | None:
+    """The child's ready message, or None if it closed its end (exited) first."""
     data = b""
-    async with trio.lowlevel.FdStream(fd) as stream:
-        while b"\n" not in data:
-            chunk = await stream.receive_some(4096)
-            if not chunk:
-                return None
-            data += chunk
+    while b"\n" not in data:
+        chunk = await lifeline.receive_some(4096)
+        if not chunk:
+            return None
+        data += chunk
     message = json.loads(data.split(b"\n", 1)[0])
     return message if isinstance(message, dict) else None
 
@@ -210,11 +216,13 @@ async def _supervise(
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
             handle = await nursery.start(KernelService(kernel, socket_owner=owner).run)
-            read_fd, write_fd = os.pipe()
+            # The lifeline: the web tier reports ready on it, and sees it close if we die.
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            lifeline = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
             try:
                 process = await trio.lowlevel.open_process(
-                    _child_argv(web, handle.socket, write_fd, log_level),
-                    pass_fds=(write_fd,),
+                    _child_argv(web, handle.socket, theirs.fileno(), log_level),
+                    pass_fds=(theirs.fileno(),),
                     start_new_session=True,  # our signals reach it only through us, in order
                     cwd=web.state_dir,
                     user=user.uid if user else None,
@@ -222,15 +230,16 @@ async def _supervise(
                     extra_groups=[] if user else None,
                 )
             finally:
-                os.close(write_fd)
-            status = await _run_child(process, read_fd, signals, user, admin_token_hint(web))
+                theirs.close()
+            async with lifeline:
+                status = await _run_child(process, lifeline, signals, user, admin_token_hint(web))
             nursery.cancel_scope.cancel()
     return status
 
 
 async def _run_child(
     process: trio.Process,
-    read_fd: int,
+    lifeline: trio.SocketStream,
     signals: AsyncIterator[int],
     user: WebUser | None,
     token_hint: str,
@@ -238,7 +247,7 @@ async def _run_child(
     """Wait for the web tier to be ready, then for a signal or its exit; stop it."""
     try:
         with trio.move_on_after(_START_SECONDS) as waited:
-            ready = await _read_ready(read_fd)
+            ready = await _read_ready(lifeline)
         if waited.cancelled_caught or ready is None:
             await _stop_child(process)
             logger.error("the web tier failed to start (exit status %s)", process.returncode)
@@ -276,14 +285,7 @@ async def _run_child(
 def _up_command(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     kernel = build_settings(KernelSettings, data_dir=args.data_dir)
-    web = build_settings(
-        OrchestratorSettings,
-        data_dir=args.data_dir,
-        host=args.host,
-        port=args.port,
-        kernel_socket=kernel.socket_path,
-        access_log=args.access_log,
-    )
+    web = web_settings(args, kernel_socket=kernel.socket_path)
     up = build_settings(UpSettings, orchestrator_user=args.orchestrator_user)
     user = _choose_user(up.orchestrator_user)
     kernel.data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)

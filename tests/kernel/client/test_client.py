@@ -78,6 +78,20 @@ class Outcome:
         await self._event.wait()
 
 
+def failing_call(nursery, client, name, args=None, *, raises):
+    """Start ``client.call(name)`` in the background; its ``raises`` lands in the Outcome."""
+    outcome = Outcome()
+
+    async def call():
+        try:
+            await client.call(name, args)
+        except raises as exc:
+            outcome.set(exc)
+
+    nursery.start_soon(call)
+    return outcome
+
+
 class ScriptedKernel:
     """The kernel's side of an in-memory stream, driven by the test."""
 
@@ -129,15 +143,7 @@ async def test_out_of_order_replies_reach_their_callers(scripted, nursery):
 
 async def test_a_connection_level_error_fails_everything_with_it(scripted, nursery):
     client, kernel = scripted
-    errors = Outcome()
-
-    async def call():
-        try:
-            await client.call("sys.info")
-        except SyscallPermissionError as exc:
-            errors.set(exc)
-
-    nursery.start_soon(call)
+    errors = failing_call(nursery, client, "sys.info", raises=SyscallPermissionError)
     await kernel.request()
     await kernel.reply({"id": None, "ok": False, "error": {"code": "EPERM", "message": "no"}})
     await client.wait_closed()
@@ -148,15 +154,7 @@ async def test_a_connection_level_error_fails_everything_with_it(scripted, nurse
 
 async def test_a_malformed_reply_closes_the_connection(scripted, nursery):
     client, kernel = scripted
-    caught = Outcome()
-
-    async def call():
-        try:
-            await client.call("sys.info")
-        except SyscallInvalidArgumentError as exc:
-            caught.set(exc)
-
-    nursery.start_soon(call)
+    caught = failing_call(nursery, client, "sys.info", raises=SyscallInvalidArgumentError)
     await kernel.request()
     await kernel.reply({"id": 1})  # neither ok nor item
     await client.wait_closed()
@@ -167,15 +165,7 @@ async def test_a_malformed_reply_closes_the_connection(scripted, nursery):
 
 async def test_a_streamed_item_on_a_plain_call_is_an_error(scripted, nursery):
     client, kernel = scripted
-    caught = Outcome()
-
-    async def call():
-        try:
-            await client.call("sys.events")
-        except SyscallInvalidArgumentError as exc:
-            caught.set(exc)
-
-    nursery.start_soon(call)
+    caught = failing_call(nursery, client, "sys.events", raises=SyscallInvalidArgumentError)
     request = await kernel.request()
     await kernel.reply({"id": request["id"], "item": {"n": 1}})
     with trio.fail_after(5):
@@ -185,15 +175,9 @@ async def test_a_streamed_item_on_a_plain_call_is_an_error(scripted, nursery):
 
 async def test_calls_in_flight_fail_when_the_connection_drops(scripted, nursery):
     client, kernel = scripted
-    failures = Outcome()
-
-    async def call():
-        try:
-            await client.call("proc.wait", {"pid": 1})
-        except SyscallUnavailableError as exc:
-            failures.set(exc)
-
-    nursery.start_soon(call)
+    failures = failing_call(
+        nursery, client, "proc.wait", {"pid": 1}, raises=SyscallUnavailableError
+    )
     await kernel.request()  # the call is in flight
     await kernel.stream.aclose()
     with trio.fail_after(5):

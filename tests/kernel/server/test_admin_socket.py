@@ -338,55 +338,38 @@ async def test_socket_paths_too_long_for_af_unix_are_refused(data_dir):
 
 
 _FOREIGN_PEER = """
-import socket, struct, sys
+import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.sendall(bytes.fromhex(sys.argv[2]))
 data = b""
 while True:
     chunk = s.recv(65536)
-    if not chunk:
-        break
     data += chunk
+    if not chunk or sys.argv[3] == "one" and len(data) >= 4 + int.from_bytes(data[:4], "big"):
+        break
 print(data.hex())
 """
 
 
-@needs_root
-@pytest.mark.skipif(not shutil.which("/usr/bin/python3"), reason="needs /usr/bin/python3")
-async def test_peers_of_other_uids_are_refused_even_if_file_mode_allows(kernel):
-    # Defence in depth: even with the socket file opened up, SO_PEERCRED stops a stranger.
-    kernel.socket.chmod(0o666)
-    request = encode_frame({"id": 1, "call": "sys.info"}).hex()
-    result = await trio.run_process(
-        ["/usr/bin/python3", "-I", "-S", "-c", _FOREIGN_PEER, os.fspath(kernel.socket), request],
-        user=65534,
-        group=65534,
-        extra_groups=[],
-        capture_stdout=True,
-        capture_stderr=True,
-        cwd="/",
-    )
-    data = bytes.fromhex(result.stdout.decode().strip())
-    decoder = FrameDecoder()
-    decoder.feed(data)
-    (reply,) = [decode_payload(p) for p in decoder]
-    assert reply["id"] is None
-    assert reply["error"]["code"] == "EPERM"
-    assert "uid 65534" in reply["error"]["message"]
+async def call_as_nobody(socket_path, message, *, until_eof=False):
+    """Send one request from a process running as uid 65534, and decode what comes back.
 
-
-@needs_root
-async def test_the_socket_owner_is_an_allowed_peer(nursery, data_dir):
-    settings = KernelSettings(data_dir=data_dir)
-    started = await nursery.start(KernelService(settings, socket_owner=(65534, 65534)).run)
-    st = started.socket.stat()
-    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o600)
-    request = encode_frame({"id": 1, "call": "sys.ping", "args": {"data": "nobody"}}).hex()
-    # The peer must close its side for the script to stop reading: send, read one reply.
-    script = _FOREIGN_PEER.replace("while True:", "for _ in range(1):")
+    The peer uses the system Python with no site packages, so it needs nothing from this
+    checkout; it reads one frame, or (``until_eof``) until the kernel closes.
+    """
+    request = encode_frame(message).hex()
     result = await trio.run_process(
-        ["/usr/bin/python3", "-I", "-S", "-c", script, os.fspath(started.socket), request],
+        [
+            "/usr/bin/python3",
+            "-I",
+            "-S",
+            "-c",
+            _FOREIGN_PEER,
+            os.fspath(socket_path),
+            request,
+            "all" if until_eof else "one",
+        ],
         user=65534,
         group=65534,
         extra_groups=[],
@@ -396,11 +379,50 @@ async def test_the_socket_owner_is_an_allowed_peer(nursery, data_dir):
     decoder = FrameDecoder()
     decoder.feed(bytes.fromhex(result.stdout.decode().strip()))
     (reply,) = [decode_payload(p) for p in decoder]
-    assert reply == {
-        "id": 1,
-        "ok": True,
-        "result": {"data": "nobody", "kernel_time": reply["result"]["kernel_time"]},
-    }
+    return reply
+
+
+needs_system_python = pytest.mark.skipif(
+    not shutil.which("/usr/bin/python3"), reason="needs /usr/bin/python3 for a foreign peer"
+)
+
+
+@needs_root
+@needs_system_python
+async def test_peers_of_other_uids_are_refused_even_if_file_mode_allows(kernel):
+    # Defence in depth: even with the socket file opened up, SO_PEERCRED stops a stranger.
+    kernel.socket.chmod(0o666)
+    reply = await call_as_nobody(kernel.socket, {"id": 1, "call": "sys.info"}, until_eof=True)
+    assert reply["id"] is None
+    assert reply["error"]["code"] == "EPERM"
+    assert "uid 65534" in reply["error"]["message"]
+
+
+@needs_root
+@needs_system_python
+async def test_the_socket_owner_is_an_allowed_peer(nursery, data_dir):
+    settings = KernelSettings(data_dir=data_dir)
+    started = await nursery.start(KernelService(settings, socket_owner=(65534, 65534)).run)
+    st = started.socket.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o600)
+    reply = await call_as_nobody(
+        started.socket, {"id": 1, "call": "sys.ping", "args": {"data": "hi"}}
+    )
+    assert (reply["id"], reply["ok"], reply["result"]["data"]) == (1, True, "hi")
+
+
+@needs_root
+@needs_system_python
+async def test_admin_uids_admits_an_extra_uid(nursery, data_dir, monkeypatch):
+    monkeypatch.setenv("AGENTOS_ADMIN_UIDS", "[65534]")
+    settings = KernelSettings(data_dir=data_dir)
+    assert settings.admin_uids == frozenset({65534})
+    started = await nursery.start(KernelService(settings).run)
+    started.socket.chmod(0o666)  # let the stranger reach the file; SO_PEERCRED decides
+    reply = await call_as_nobody(
+        started.socket, {"id": 1, "call": "sys.ping", "args": {"data": "in"}}
+    )
+    assert (reply["ok"], reply["result"]["data"]) == (True, "in")
 
 
 async def test_sys_info_reports_this_host(kernel):
@@ -413,30 +435,6 @@ async def test_sys_info_reports_this_host(kernel):
     assert info["calls"] == len(kernel.kernel.calls.catalog)
     assert sys.version.startswith(info["python"])
     assert json.dumps(info)  # JSON-representable, as `agentos call` prints it
-
-
-@needs_root
-async def test_admin_uids_admits_an_extra_uid(nursery, data_dir, monkeypatch):
-    monkeypatch.setenv("AGENTOS_ADMIN_UIDS", "[65534]")
-    settings = KernelSettings(data_dir=data_dir)
-    assert settings.admin_uids == frozenset({65534})
-    started = await nursery.start(KernelService(settings).run)
-    started.socket.chmod(0o666)  # let the stranger reach the file; SO_PEERCRED decides
-    request = encode_frame({"id": 1, "call": "sys.ping", "args": {"data": "admitted"}}).hex()
-    script = _FOREIGN_PEER.replace("while True:", "for _ in range(1):")
-    result = await trio.run_process(
-        ["/usr/bin/python3", "-I", "-S", "-c", script, os.fspath(started.socket), request],
-        user=65534,
-        group=65534,
-        extra_groups=[],
-        capture_stdout=True,
-        cwd="/",
-    )
-    decoder = FrameDecoder()
-    decoder.feed(bytes.fromhex(result.stdout.decode().strip()))
-    (reply,) = [decode_payload(p) for p in decoder]
-    assert reply["ok"] is True
-    assert reply["result"]["data"] == "admitted"
 
 
 async def test_past_128_calls_in_flight_the_kernel_stops_reading(kernel, connect):

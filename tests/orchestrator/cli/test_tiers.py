@@ -6,13 +6,13 @@ import os
 import httpx
 import trio
 
-from tests._support import AgentosProcess, agentos_env, run_agentos
+from tests._support import agentos_env, run_agentos
 
 URL = r"AgentOS desktop: (?P<base>http://127\.0\.0\.1:\d+)/\?token=(?P<token>\S+)"
 
 
-async def start_kernel(nursery, data_dir, *args):
-    kernel = await AgentosProcess.start(nursery, "kernel", *args, env=agentos_env(data_dir))
+async def start_kernel(spawn_agentos, data_dir, *args):
+    kernel = await spawn_agentos("kernel", *args, env=agentos_env(data_dir))
     await kernel.wait_for_output(r"kernel \S+ serving on", stderr=True)
     return kernel
 
@@ -28,17 +28,15 @@ async def wait_health(http, status):
     return body
 
 
-async def test_tiers_run_apart_and_the_web_tier_follows_the_kernel(nursery, data_dir):
-    kernel = await start_kernel(nursery, data_dir)
-    web = await AgentosProcess.start(
-        nursery, "orchestrator", "--port", "0", env=agentos_env(data_dir)
-    )
+async def test_tiers_run_apart_and_the_web_tier_follows_the_kernel(spawn_agentos, data_dir):
+    kernel = await start_kernel(spawn_agentos, data_dir)
+    web = await spawn_agentos("orchestrator", "--port", "0", env=agentos_env(data_dir))
     base = (await web.wait_for_output(URL))["base"]
     async with httpx.AsyncClient(base_url=base) as http:
         assert (await wait_health(http, "healthy"))["kernel"]["connected"] is True
         assert await kernel.stop() == 0
         assert (await wait_health(http, "degraded"))["kernel"]["connected"] is False
-        kernel = await start_kernel(nursery, data_dir)
+        kernel = await start_kernel(spawn_agentos, data_dir)
         await wait_health(http, "healthy")
     assert await web.stop() == 0
     assert await kernel.stop() == 0
@@ -47,9 +45,9 @@ async def test_tiers_run_apart_and_the_web_tier_follows_the_kernel(nursery, data
     assert os.listdir(data_dir / "run") == []
 
 
-async def test_a_kernel_on_a_custom_socket_is_found_through_its_record(nursery, data_dir):
+async def test_a_kernel_on_a_custom_socket_is_found_through_its_record(spawn_agentos, data_dir):
     custom = data_dir / "custom.sock"
-    kernel = await start_kernel(nursery, data_dir, "--socket", str(custom))
+    kernel = await start_kernel(spawn_agentos, data_dir, "--socket", str(custom))
     record = json.loads((data_dir / "run" / "kernel.json").read_text())
     assert record["socket"] == str(custom)
     assert record["pid"] == kernel.pid
@@ -60,14 +58,14 @@ async def test_a_kernel_on_a_custom_socket_is_found_through_its_record(nursery, 
     assert os.listdir(data_dir / "run") == []
 
 
-async def test_the_orchestrator_starts_before_the_kernel_and_connects_later(nursery, data_dir):
-    web = await AgentosProcess.start(
-        nursery, "orchestrator", "--port", "0", env=agentos_env(data_dir)
-    )
+async def test_the_orchestrator_starts_before_the_kernel_and_connects_later(
+    spawn_agentos, data_dir
+):
+    web = await spawn_agentos("orchestrator", "--port", "0", env=agentos_env(data_dir))
     base = (await web.wait_for_output(URL))["base"]
     async with httpx.AsyncClient(base_url=base) as http:
         assert (await health(http))["status"] == "degraded"
-        kernel = await start_kernel(nursery, data_dir)
+        kernel = await start_kernel(spawn_agentos, data_dir)
         await wait_health(http, "healthy")
     assert await web.stop() == 0
     assert await kernel.stop() == 0

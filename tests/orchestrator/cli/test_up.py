@@ -15,12 +15,10 @@ import trio
 import orchestrator
 from orchestrator.cli._up import WebUser, _check_reachable
 from tests._support import (
-    AgentosProcess,
     agentos_env,
     is_root,
     run_agentos,
     uid_of,
-    web_tier_children,
 )
 
 URL = r"AgentOS desktop: (?P<base>http://127\.0\.0\.1:\d+)/\?token=(?P<token>\S+)"
@@ -54,10 +52,8 @@ def up_env(data_dir, **extra):
     return env
 
 
-async def start_up(nursery, data_dir, *args, **env):
-    up = await AgentosProcess.start(
-        nursery, "up", "--port", "0", *args, env=up_env(data_dir, **env)
-    )
+async def start_up(spawn_agentos, data_dir, *args, **env):
+    up = await spawn_agentos("up", "--port", "0", *args, env=up_env(data_dir, **env))
     match = await up.wait_for_output(URL)
     return up, match["base"], match["token"]
 
@@ -69,9 +65,9 @@ def assert_clean(data_dir, up):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-async def test_up_serves_then_stops_cleanly_on_signal(nursery, data_dir, sig):
-    up, base, token = await start_up(nursery, data_dir)
-    children = web_tier_children(up.pid)
+async def test_up_serves_then_stops_cleanly_on_signal(spawn_agentos, data_dir, sig):
+    up, base, token = await start_up(spawn_agentos, data_dir)
+    children = up.children()
     assert len(children) == 1
     async with httpx.AsyncClient(base_url=base) as http:
         health = (await http.get("/health")).json()
@@ -86,8 +82,8 @@ async def test_up_serves_then_stops_cleanly_on_signal(nursery, data_dir, sig):
     assert "shutting down" in up.stderr.decode()
 
 
-async def test_cli_finds_the_kernel_through_the_data_dir(nursery, data_dir):
-    up, _, _ = await start_up(nursery, data_dir)
+async def test_cli_finds_the_kernel_through_the_data_dir(spawn_agentos, data_dir):
+    up, _, _ = await start_up(spawn_agentos, data_dir)
     env = agentos_env(data_dir)  # AGENTOS_DATA_DIR only: no socket flags
     info = await run_agentos("call", "sys.info", env=env)
     assert info.returncode == 0, info.stderr
@@ -107,12 +103,12 @@ async def test_cli_finds_the_kernel_through_the_data_dir(nursery, data_dir):
 
 
 @pytest.mark.skipif(not is_root(), reason="dropping privileges needs root")
-async def test_web_tier_drops_root(nursery, data_dir):
+async def test_web_tier_drops_root(spawn_agentos, data_dir):
     user = drop_user()
     if user is None:
         pytest.skip("no unprivileged user can read this checkout's Python and code")
-    up, base, _ = await start_up(nursery, data_dir)
-    (child,) = web_tier_children(up.pid)
+    up, base, _ = await start_up(spawn_agentos, data_dir)
+    (child,) = up.children()
     assert uid_of(up.pid) == 0
     assert uid_of(child) == user.uid
     socket = data_dir / "run" / "kernel.sock"
@@ -125,9 +121,9 @@ async def test_web_tier_drops_root(nursery, data_dir):
     assert_clean(data_dir, up)
 
 
-async def test_token_from_the_environment(nursery, data_dir):
+async def test_token_from_the_environment(spawn_agentos, data_dir):
     token = "t" * 40
-    up, base, printed = await start_up(nursery, data_dir, AGENTOS_TOKEN=token)
+    up, base, printed = await start_up(spawn_agentos, data_dir, AGENTOS_TOKEN=token)
     assert printed == token
     assert not (data_dir / "orchestrator" / "token").exists()
     async with httpx.AsyncClient(base_url=base) as http:
@@ -136,18 +132,18 @@ async def test_token_from_the_environment(nursery, data_dir):
     assert await up.stop() == 0
 
 
-async def test_generated_token_is_stored_and_reused(nursery, data_dir):
-    up, _, first = await start_up(nursery, data_dir)
+async def test_generated_token_is_stored_and_reused(spawn_agentos, data_dir):
+    up, _, first = await start_up(spawn_agentos, data_dir)
     assert await up.stop() == 0
     assert (data_dir / "orchestrator" / "token").read_text().strip() == first
-    again, _, second = await start_up(nursery, data_dir)
+    again, _, second = await start_up(spawn_agentos, data_dir)
     assert second == first
     assert await again.stop() == 0
 
 
-async def test_up_exits_nonzero_and_cleans_up_if_the_web_tier_dies(nursery, data_dir):
-    up, _, _ = await start_up(nursery, data_dir)
-    (child,) = web_tier_children(up.pid)
+async def test_up_exits_nonzero_and_cleans_up_if_the_web_tier_dies(spawn_agentos, data_dir):
+    up, _, _ = await start_up(spawn_agentos, data_dir)
+    (child,) = up.children()
     os.kill(child, signal.SIGKILL)
     with trio.fail_after(30):
         status = await up.process.wait()
@@ -157,8 +153,8 @@ async def test_up_exits_nonzero_and_cleans_up_if_the_web_tier_dies(nursery, data
     assert_clean(data_dir, up)
 
 
-async def test_a_second_up_on_the_same_data_dir_is_refused(nursery, data_dir):
-    up, base, _ = await start_up(nursery, data_dir)
+async def test_a_second_up_on_the_same_data_dir_is_refused(spawn_agentos, data_dir):
+    up, base, _ = await start_up(spawn_agentos, data_dir)
     second = await run_agentos("up", "--port", "0", env=up_env(data_dir))
     assert second.returncode == 1
     assert b"a kernel is already serving" in second.stderr
@@ -184,9 +180,9 @@ async def test_bad_configuration_is_a_usage_error(data_dir, env, message):
 
 
 @pytest.mark.skipif(not is_root(), reason="choosing the web tier's user needs root")
-async def test_keeping_root_for_the_web_tier_is_explicit_and_warned(nursery, data_dir):
-    up, _, _ = await start_up(nursery, data_dir, "--orchestrator-user", "root")
-    (child,) = web_tier_children(up.pid)
+async def test_keeping_root_for_the_web_tier_is_explicit_and_warned(spawn_agentos, data_dir):
+    up, _, _ = await start_up(spawn_agentos, data_dir, "--orchestrator-user", "root")
+    (child,) = up.children()
     assert uid_of(child) == 0
     assert "the privilege boundary is off" in up.stderr.decode()
     assert await up.stop() == 0
@@ -203,16 +199,14 @@ async def test_an_unknown_web_tier_user_is_a_usage_error(data_dir):
 
 
 @pytest.mark.skipif(not is_root(), reason="needs root to start a process as another user")
-async def test_up_as_an_ordinary_user(nursery, data_dir):
+async def test_up_as_an_ordinary_user(spawn_agentos, data_dir):
     user = drop_user()
     if user is None:
         pytest.skip("no unprivileged user can read this checkout's Python and code")
     os.chown(data_dir, user.uid, user.gid)
-    up = await AgentosProcess.start(
-        nursery, "up", "--port", "0", env=agentos_env(data_dir), uid=user.uid
-    )
+    up = await spawn_agentos("up", "--port", "0", env=agentos_env(data_dir), uid=user.uid)
     match = await up.wait_for_output(URL)
-    (child,) = web_tier_children(up.pid)
+    (child,) = up.children()
     assert uid_of(up.pid) == uid_of(child) == user.uid
     socket = data_dir / "run" / "kernel.sock"
     assert (socket.stat().st_uid, socket.stat().st_mode & 0o777) == (user.uid, 0o600)
@@ -220,3 +214,26 @@ async def test_up_as_an_ordinary_user(nursery, data_dir):
         assert (await http.get("/health")).json()["kernel"]["connected"] is True
     assert await up.stop() == 0
     assert_clean(data_dir, up)
+
+
+async def test_the_web_tier_leaves_when_up_is_killed(spawn_agentos, data_dir):
+    up, base, _ = await start_up(spawn_agentos, data_dir)
+    (child,) = up.children()
+    up.process.kill()  # SIGKILL: no chance to stop its child
+    await up.process.wait()
+    with trio.fail_after(20):
+        while Path(f"/proc/{child}").exists() and "Z" not in _state(child):
+            await trio.sleep(0.05)
+    # A new `up` takes over the data directory (the dead kernel's socket is stale).
+    again, base, _ = await start_up(spawn_agentos, data_dir)
+    async with httpx.AsyncClient(base_url=base) as http:
+        assert (await http.get("/health")).json()["status"] == "healthy"
+    assert await again.stop() == 0
+    assert_clean(data_dir, again)
+
+
+def _state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
