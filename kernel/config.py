@@ -5,23 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernel.abi import DEFAULT_MAX_FRAME_BYTES
-from kernel.client import DataLayout, default_data_dir
+from kernel.client import KernelLocation
 
 __all__ = ["KernelSettings"]
 
 
-class KernelSettings(BaseSettings):
+class KernelSettings(KernelLocation):
     """Settings of the kernel daemon (``agentos kernel``, and the kernel half of ``up``)."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENTOS_", extra="ignore", frozen=True)
-
-    data_dir: Path = Field(default_factory=default_data_dir, description="state and sockets")
-    kernel_socket: Path | None = Field(
-        default=None, description="admin socket path; default DATA_DIR/run/kernel.sock"
-    )
     admin_uids: frozenset[int] = Field(
         default=frozenset(),
         description="uids allowed on the admin socket besides the kernel's own",
@@ -32,11 +25,6 @@ class KernelSettings(BaseSettings):
         le=256 * 1024 * 1024,
         description="largest frame accepted or sent on the kernel socket",
     )
-
-    @property
-    def layout(self) -> DataLayout:
-        """The paths inside the data directory."""
-        return DataLayout(self.data_dir)
 
     @property
     def socket_path(self) -> Path:

@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from kernel.server import bind_admin_socket, serve_admin_socket
 __all__ = ["KernelHandle", "KernelService"]
 
 logger = logging.getLogger("agentos.kernel")
+
+_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -37,17 +39,22 @@ def _make_dir(path: Path, mode: int) -> None:
     path.chmod(mode)
 
 
-@contextlib.contextmanager
-def _published(layout: DataLayout, socket: Path, version: str) -> Iterator[None]:
+def _unpublish(layout: DataLayout, pid: int) -> None:
+    current = read_kernel_record(layout)
+    if current is not None and current.pid == pid:
+        layout.kernel_record.unlink(missing_ok=True)
+
+
+@contextlib.asynccontextmanager
+async def _published(layout: DataLayout, socket: Path, version: str) -> AsyncIterator[None]:
     """Keep ``run/kernel.json`` naming this process while the block runs."""
     record = KernelRecord(pid=os.getpid(), socket=socket, started_at=time.time(), version=version)
-    write_kernel_record(layout, record)
+    await trio.to_thread.run_sync(write_kernel_record, layout, record)
     try:
         yield
     finally:
-        current = read_kernel_record(layout)
-        if current is not None and current.pid == record.pid:
-            layout.kernel_record.unlink(missing_ok=True)
+        with trio.move_on_after(_GRACE_SECONDS, shield=True):
+            await trio.to_thread.run_sync(_unpublish, layout, record.pid)
 
 
 @contextlib.contextmanager
@@ -107,22 +114,23 @@ class KernelService:
         listener = await bind_admin_socket(path, owner=self._owner)
         version = kernel_version()
         try:
-            with _owned_socket(path), _published(layout, path, version):
-                logger.info(
-                    "kernel %s serving on %s (admin uids %s)", version, path, sorted(allowed)
-                )
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(
-                        functools.partial(
-                            serve_admin_socket,
-                            listener,
-                            self._kernel.calls,
-                            allowed_uids=allowed,
-                            max_frame_bytes=settings.max_frame_bytes,
-                        )
+            with _owned_socket(path):
+                async with _published(layout, path, version):
+                    logger.info(
+                        "kernel %s serving on %s (admin uids %s)", version, path, sorted(allowed)
                     )
-                    task_status.started(KernelHandle(socket=path, kernel=self._kernel))
+                    async with trio.open_nursery() as nursery:
+                        await nursery.start(
+                            functools.partial(
+                                serve_admin_socket,
+                                listener,
+                                self._kernel.calls,
+                                allowed_uids=allowed,
+                                max_frame_bytes=settings.max_frame_bytes,
+                            )
+                        )
+                        task_status.started(KernelHandle(socket=path, kernel=self._kernel))
         finally:
-            with trio.CancelScope(shield=True):
+            with trio.move_on_after(_GRACE_SECONDS, shield=True):
                 await listener.aclose()
             logger.info("kernel stopped")

@@ -14,12 +14,16 @@ from kernel.client._discovery import default_data_dir as default_data_dir
 from kernel.client._discovery import locate_admin_socket as locate_admin_socket
 from kernel.client._discovery import read_kernel_record as read_kernel_record
 from kernel.client._discovery import write_kernel_record as write_kernel_record
+from kernel.client._settings import MAX_SOCKET_PATH_BYTES as MAX_SOCKET_PATH_BYTES
+from kernel.client._settings import KernelLocation as KernelLocation
 
 __all__ = [
+    "MAX_SOCKET_PATH_BYTES",
     "SYSTEM_DATA_DIR",
     "CallStream",
     "DataLayout",
     "KernelClient",
+    "KernelLocation",
     "KernelRecord",
     "abi",
     "default_data_dir",

@@ -13,6 +13,7 @@ a lost connection fails every pending call with ``SyscallUnavailableError`` (ECO
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import trio
 
 from kernel.abi import (
+    DEFAULT_MAX_FRAME_BYTES,
     CallSpec,
     ErrorCode,
     FrameDecoder,
@@ -39,6 +41,7 @@ from kernel.abi import (
     parse_reply,
     syscall_error,
 )
+from sandbox.errors import AgentOSError
 
 __all__ = ["CallStream", "KernelClient", "open_kernel_client"]
 
@@ -48,6 +51,7 @@ ArgsT = TypeVar("ArgsT", bound=WireModel)
 ResultT = TypeVar("ResultT", bound=WireModel)
 
 _STREAM_BUFFER = 256
+_CLOSE_SECONDS = 1.0
 
 
 class _Lost:
@@ -95,8 +99,11 @@ def _unwrap(call: str, reply: Reply) -> Any:
 class KernelClient:
     """One connection to the kernel. Use :func:`open_kernel_client` to make one."""
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(
+        self, stream: trio.abc.Stream, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    ) -> None:
         self._stream = stream
+        self._max_frame = max_frame_bytes
         self._ids = itertools.count(1)
         self._pending: dict[int, trio.MemorySendChannel[Reply | _Lost]] = {}
         self._send_lock = trio.StrictFIFOLock()
@@ -123,6 +130,7 @@ class KernelClient:
             reply = await replies.receive()
         finally:
             self._pending.pop(request_id, None)
+            replies.close()
         if isinstance(reply, _Lost):
             raise reply.error
         if reply.is_item:
@@ -144,7 +152,10 @@ class KernelClient:
         try:
             yield CallStream(name, replies)
         finally:
+            # Closing our end makes the reader drop this call's remaining items instead of
+            # blocking the shared connection on a buffer nobody empties.
             self._pending.pop(request_id, None)
+            replies.close()
 
     async def aclose(self) -> None:
         """Close the connection; pending calls fail with ECONNRESET."""
@@ -157,7 +168,9 @@ class KernelClient:
         if self._lost is not None:
             raise self._lost
         request_id = next(self._ids)
-        frame = encode_frame({"id": request_id, "call": name, "args": dict(args or {})})
+        frame = encode_frame(
+            {"id": request_id, "call": name, "args": dict(args or {})}, max_bytes=self._max_frame
+        )
         send, receive = trio.open_memory_channel[Reply | _Lost](buffer)
         self._pending[request_id] = send
         async with self._send_lock:
@@ -171,7 +184,7 @@ class KernelClient:
             except trio.Cancelled:
                 # Part of the frame may be out: the byte stream is unusable from here on.
                 self._pending.pop(request_id, None)
-                with trio.CancelScope(shield=True):
+                with trio.move_on_after(_CLOSE_SECONDS, shield=True):
                     await self._stream.aclose()
                 raise
         return request_id, receive
@@ -202,8 +215,12 @@ class KernelClient:
             self._pending.pop(reply.id, None)
 
     async def run_reader(self) -> None:
-        """Read replies until the connection ends; run this in the owning nursery."""
-        decoder = FrameDecoder()
+        """Read replies until the connection ends; run this in the owning nursery.
+
+        Never raises: however the connection ends (EOF, a broken socket, a frame the
+        protocol does not allow), pending and later calls fail with a SyscallError.
+        """
+        decoder = FrameDecoder(max_frame_bytes=self._max_frame)
         error: SyscallError = SyscallUnavailableError(
             "kernel closed the connection", code=ErrorCode.ECONNRESET
         )
@@ -217,24 +234,32 @@ class KernelClient:
                     await self._route(parse_reply(decode_payload(payload)))
         except SyscallError as exc:
             error = exc
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        except AgentOSError as exc:  # a frame too large or not msgpack: the stream is lost
+            error = SyscallUnavailableError(
+                f"kernel sent an invalid frame: {exc}", code=ErrorCode.ECONNRESET
+            )
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             error = SyscallUnavailableError(
                 f"kernel connection lost: {exc}", code=ErrorCode.ECONNRESET
             )
         finally:
             self._fail_all(error)
-            with trio.CancelScope(shield=True):
+            with trio.move_on_after(_CLOSE_SECONDS, shield=True):
                 await self._stream.aclose()
 
 
 @asynccontextmanager
 async def open_kernel_client(
-    path: Path | str, *, connect_timeout: float = 5.0
+    path: Path | str,
+    *,
+    connect_timeout: float = 5.0,
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
 ) -> AsyncIterator[KernelClient]:
     """Connect to the kernel socket at ``path``.
 
     Raises:
-        SyscallUnavailableError: ECONNREFUSED, nothing serves at ``path``.
+        SyscallUnavailableError: ECONNREFUSED, nothing serves at ``path`` (or the path
+            cannot be a socket); EAGAIN, the kernel's accept queue is full.
         SyscallPermissionError: EACCES, the socket's permissions exclude this user.
         SyscallTimeoutError: ETIMEDOUT, the kernel did not accept in time.
     """
@@ -250,9 +275,15 @@ async def open_kernel_client(
     except trio.TooSlowError as exc:
         msg = f"the kernel at {path} did not accept within {connect_timeout} s"
         raise SyscallTimeoutError(msg) from exc
+    except OSError as exc:
+        busy = exc.errno == errno.EAGAIN
+        msg = f"cannot connect to the kernel at {path}: {exc.strerror or exc}"
+        raise SyscallUnavailableError(
+            msg, code=ErrorCode.EAGAIN if busy else ErrorCode.ECONNREFUSED
+        ) from exc
     try:
         async with trio.open_nursery() as nursery:
-            client = KernelClient(stream)
+            client = KernelClient(stream, max_frame_bytes=max_frame_bytes)
             nursery.start_soon(client.run_reader)
             try:
                 yield client

@@ -128,7 +128,7 @@ class ProcessTable:
         parent = None if ppid == KERNEL_PID else self.get(ppid)
         if len(self._processes) >= self._max:
             msg = f"process table is full ({self._max} processes)"
-            raise SyscallExhaustedError(msg, code=ErrorCode.EAGAIN)
+            raise SyscallExhaustedError(msg)
         process = Process(
             pid=next(self._next_pid),
             ppid=ppid,

@@ -1,7 +1,6 @@
 """The kernel socket server: the admin socket today, per-process sockets with the sandbox."""
 
 from kernel.server._connection import Connection as Connection
-from kernel.server._listener import MAX_SOCKET_PATH_BYTES as MAX_SOCKET_PATH_BYTES
 from kernel.server._listener import PeerCredentials as PeerCredentials
 from kernel.server._listener import bind_admin_socket as bind_admin_socket
 from kernel.server._listener import check_socket_path as check_socket_path
@@ -9,7 +8,6 @@ from kernel.server._listener import peer_credentials as peer_credentials
 from kernel.server._listener import serve_admin_socket as serve_admin_socket
 
 __all__ = [
-    "MAX_SOCKET_PATH_BYTES",
     "Connection",
     "PeerCredentials",
     "bind_admin_socket",

@@ -146,7 +146,7 @@ class Connection:
         finally:
             self._in_flight.discard(request.id)
             self._slots.release()
-        await self._send(reply)
+        await self._outbox_send.send(self._encode(reply, call=request.call))
 
     async def _run_call(self, request: Request) -> dict[str, Any]:
         async def emit(item: Mapping[str, Any]) -> None:
@@ -169,13 +169,17 @@ class Connection:
             return error_reply(request.id, ErrorCode.EIO, f"internal error in {request.call}")
         return ok_reply(request.id, result)
 
-    def _encode(self, reply: dict[str, Any]) -> bytes:
-        """Encode a reply; one too large to send becomes an EMSGSIZE error."""
+    def _encode(self, reply: dict[str, Any], *, call: str | None = None) -> bytes:
+        """Encode a reply; one that cannot be sent becomes an error for that request alone."""
         try:
             return encode_frame(reply, max_bytes=self._max_frame)
         except FrameTooLargeError as exc:
             message = f"reply too large: {exc}"
             return encode_frame(error_reply(reply["id"], ErrorCode.EMSGSIZE, message))
+        except (TypeError, ValueError, OverflowError):
+            logger.exception("the result of %s cannot be encoded", call)
+            message = f"internal error: the result of {call} cannot be encoded"
+            return encode_frame(error_reply(reply["id"], ErrorCode.EIO, message))
 
     async def _send(self, reply: dict[str, Any]) -> None:
         await self._outbox_send.send(self._encode(reply))

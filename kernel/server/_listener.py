@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import secrets
 import socket
 import stat
 import struct
@@ -16,12 +17,12 @@ import trio
 
 from kernel.abi import ErrorCode, encode_frame, error_reply
 from kernel.calls import Caller, CallTable
+from kernel.client import MAX_SOCKET_PATH_BYTES
 from kernel.proc import KERNEL_PID
 from kernel.server._connection import Connection, linger_close
 from sandbox.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError
 
 __all__ = [
-    "MAX_SOCKET_PATH_BYTES",
     "PeerCredentials",
     "bind_admin_socket",
     "check_socket_path",
@@ -31,7 +32,6 @@ __all__ = [
 
 logger = logging.getLogger("agentos.kernel.server")
 
-MAX_SOCKET_PATH_BYTES = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 _UCRED = struct.Struct("3i")
 
 
@@ -85,23 +85,45 @@ async def _clear_stale(path: Path) -> None:
         probe.close()
 
 
+def _check_socket_dir(directory: Path) -> None:
+    """Refuse a directory where someone else could swap files under our feet.
+
+    The socket's mode and owner are set by path, so nobody but us (or root) may be able to
+    create or rename entries there: owned by us or root, and not writable by group or
+    others unless sticky (as /tmp is).
+    """
+    st = directory.stat()
+    if st.st_uid not in (0, os.geteuid()):
+        msg = (
+            f"{directory} belongs to uid {st.st_uid}; the admin socket needs a directory of its own"
+        )
+        raise FailedPreconditionError(msg)
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+        msg = f"{directory} is writable by others; the admin socket needs a directory of its own"
+        raise FailedPreconditionError(msg)
+
+
 async def bind_admin_socket(
     path: Path, *, owner: tuple[int, int] | None = None, backlog: int = 512
 ) -> trio.SocketListener:
     """Bind and listen on ``path`` with mode 0600, atomically.
 
-    The socket is bound under a temporary name, given its mode (and ``owner`` uid/gid if
-    set), then renamed into place, so no client can ever connect to it with looser
-    permissions. A stale socket file is replaced; a live one is an error.
+    The socket is bound under a temporary name and given its mode (and ``owner``, if set)
+    before it is linked to ``path``, so no client can reach it with looser permissions.
+    link(2) fails if ``path`` exists, so of two kernels starting together exactly one
+    claims it. A stale socket file is replaced; a live one is an error.
 
     Raises:
         InvalidArgumentError: the path is too long for a Unix socket.
-        AlreadyExistsError: another server answers on ``path``.
-        FailedPreconditionError: ``path`` exists and is not a socket.
+        AlreadyExistsError: another server answers on ``path``, or claimed it first.
+        FailedPreconditionError: ``path`` exists and is not a socket, or its directory is
+            not ours alone.
     """
     check_socket_path(path)
+    _check_socket_dir(path.parent)
     await _clear_stale(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Short, since the final path may be near the limit; unique, since kernels may race.
+    temporary = path.with_name(f".{secrets.token_hex(4)}~")
     check_socket_path(temporary)
     sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -110,12 +132,15 @@ async def bind_admin_socket(
         try:
             temporary.chmod(0o600)
             if owner is not None:
-                os.chown(temporary, *owner)
+                os.chown(temporary, *owner, follow_symlinks=False)
             sock.listen(backlog)
-            temporary.rename(path)
-        except BaseException:
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                msg = f"another kernel claimed {path} while this one was starting"
+                raise AlreadyExistsError(msg) from None
+        finally:
             temporary.unlink(missing_ok=True)
-            raise
     except BaseException:
         sock.close()
         raise

@@ -1,4 +1,5 @@
 import os
+import struct
 
 import pytest
 import trio
@@ -221,3 +222,22 @@ async def test_errors_from_the_block_leave_the_context_unwrapped(running_kernel)
     with pytest.raises(KeyError):
         async with open_kernel_client(running_kernel.socket):
             raise KeyError("mine")
+
+
+async def test_a_frame_over_the_limit_from_the_kernel_ends_the_connection(scripted, nursery):
+    client, kernel = scripted
+    failures = failing_call(nursery, client, "sys.info", raises=SyscallUnavailableError)
+    await kernel.request()
+    await kernel.stream.send_all(struct.pack(">I", 2**31))  # announces a 2 GiB frame
+    with trio.fail_after(5):
+        await failures.wait()
+    assert failures.value.code == ErrorCode.ECONNRESET
+    assert "invalid frame" in failures.value.message
+    assert client.closed
+
+
+async def test_connecting_through_a_file_is_unavailable_not_a_crash(data_dir):
+    (data_dir / "file").write_text("not a directory")
+    with pytest.raises(SyscallUnavailableError, match="cannot connect"):
+        async with open_kernel_client(data_dir / "file" / "kernel.sock"):
+            pass

@@ -1,5 +1,6 @@
 """The admin socket for real: a kernel service on a Unix socket, raw peers and the client."""
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ import sys
 import msgpack
 import pytest
 import trio
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from kernel.abi import (
     CallSpec,
@@ -27,7 +28,7 @@ from kernel.client import DataLayout, open_kernel_client, read_kernel_record
 from kernel.config import KernelSettings
 from kernel.core import Kernel
 from kernel.service import KernelService
-from sandbox.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError
+from sandbox.errors import AlreadyExistsError, FailedPreconditionError
 from tests._support import RunningKernel, needs_root
 
 
@@ -51,6 +52,10 @@ class BlobResult(WireModel):
     data: bytes
 
 
+class Stamp(WireModel):
+    at: dt.datetime  # not msgpack-native: a handler bug the kernel must contain
+
+
 SLEEP = CallSpec(name="test.sleep", summary="", args=Seconds, result=Seconds, capability=None)
 BLOCK = CallSpec(name="test.block", summary="", args=NoArgs, result=NoArgs, capability=None)
 COUNT = CallSpec(
@@ -58,6 +63,7 @@ COUNT = CallSpec(
 )
 CRASH = CallSpec(name="test.crash", summary="", args=NoArgs, result=NoArgs, capability=None)
 BLOB = CallSpec(name="test.blob", summary="", args=Blob, result=BlobResult, capability=None)
+STAMP = CallSpec(name="test.stamp", summary="", args=NoArgs, result=Stamp, capability=None)
 
 
 class ProbeCalls:
@@ -87,6 +93,9 @@ class ProbeCalls:
     async def blob(self, ctx, args):
         return BlobResult(data=b"x" * args.size)
 
+    async def stamp(self, ctx, args):
+        return Stamp(at=dt.datetime.now(tz=dt.UTC))
+
     def pairs(self):
         return [
             (SLEEP, self.sleep),
@@ -94,6 +103,7 @@ class ProbeCalls:
             (COUNT, self.count),
             (CRASH, self.crash),
             (BLOB, self.blob),
+            (STAMP, self.stamp),
         ]
 
 
@@ -275,6 +285,29 @@ async def test_a_reply_too_large_to_send_is_emsgsize(kernel):
         assert (await client.call("test.blob", {"size": 10}))["data"] == b"x" * 10
 
 
+async def test_a_result_msgpack_cannot_encode_fails_that_call_alone(kernel, caplog):
+    async with open_kernel_client(kernel.socket) as client:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.call, "test.sleep", {"seconds": 0.3})  # in flight meanwhile
+            with pytest.raises(SyscallError) as info:
+                await client.call("test.stamp")
+        assert info.value.code == ErrorCode.EIO
+        assert "cannot be encoded" in info.value.message
+        assert (await client.call("sys.ping"))["data"] == ""
+    assert "the result of test.stamp cannot be encoded" in caplog.text
+
+
+async def test_an_abandoned_stream_does_not_stall_the_connection(kernel):
+    async with open_kernel_client(kernel.socket) as client:
+        async with client.stream("test.count", {"n": 1000}) as items:
+            async for _ in items:
+                # Let the reader fill this stream's buffer and block on it, then leave.
+                await trio.sleep(0.5)
+                break
+        with trio.fail_after(5):
+            assert (await client.call("sys.ping", {"data": "still"}))["data"] == "still"
+
+
 async def test_streaming_call_sends_items_then_the_result(kernel):
     async with open_kernel_client(kernel.socket) as client:
         async with client.stream("test.count", {"n": 5}) as items:
@@ -331,10 +364,59 @@ async def test_a_non_socket_at_the_path_is_left_alone(data_dir):
     assert settings.socket_path.read_text() == "precious"
 
 
-async def test_socket_paths_too_long_for_af_unix_are_refused(data_dir):
+def test_socket_paths_too_long_for_af_unix_are_refused(data_dir):
     long_path = data_dir / ("x" * 120) / "kernel.sock"
-    with pytest.raises(InvalidArgumentError, match="107"):
-        await KernelService(KernelSettings(data_dir=data_dir, kernel_socket=long_path)).run()
+    with pytest.raises(ValidationError, match="Unix sockets allow 107"):
+        KernelSettings(data_dir=data_dir, kernel_socket=long_path)
+    with pytest.raises(ValidationError, match="choose a shorter data directory"):
+        KernelSettings(data_dir=data_dir / ("d" * 100))
+
+
+async def test_two_kernels_starting_together_cannot_both_win(nursery, data_dir):
+    settings = KernelSettings(data_dir=data_dir)
+    results = []
+
+    async def attempt():
+        try:
+            results.append(await nursery.start(KernelService(settings).run))
+        except AlreadyExistsError as exc:
+            results.append(exc)
+
+    async with trio.open_nursery() as race:
+        race.start_soon(attempt)
+        race.start_soon(attempt)
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyExistsError", "KernelHandle"]
+    async with open_kernel_client(settings.socket_path) as client:  # the winner serves
+        assert (await client.call("sys.ping"))["data"] == ""
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770])
+async def test_a_socket_directory_others_can_write_is_refused(data_dir, mode):
+    shared = data_dir / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    settings = KernelSettings(data_dir=data_dir, kernel_socket=shared / "k.sock")
+    with pytest.raises(FailedPreconditionError, match="writable by others"):
+        await KernelService(settings).run()
+
+
+async def test_a_sticky_shared_directory_is_accepted(nursery, data_dir):
+    shared = data_dir / "sticky"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    settings = KernelSettings(data_dir=data_dir, kernel_socket=shared / "k.sock")
+    handle = await nursery.start(KernelService(settings).run)
+    assert handle.socket.exists()
+
+
+@needs_root
+async def test_a_socket_directory_of_another_user_is_refused(data_dir):
+    theirs = data_dir / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    settings = KernelSettings(data_dir=data_dir, kernel_socket=theirs / "k.sock")
+    with pytest.raises(FailedPreconditionError, match="belongs to uid 65534"):
+        await KernelService(settings).run()
 
 
 _FOREIGN_PEER = """
