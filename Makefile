@@ -61,8 +61,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@echo "==> installing agentos and its dependencies into $(VENV)"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
-	  | grep -v "^WARNING: Location 'file:///opt/pypi" || true
-	@$(BIN)/python -c 'import kernel, sandbox, orchestrator, ai' \
+	  | { grep -v "^WARNING: Location 'file:///opt/pypi" || true; }
+	@cd / && $(abspath $(BIN))/python -c 'import orchestrator.cli, kernel.service, quart_trio, hypercorn' \
 	  || { echo "error: the install into $(VENV) is broken" >&2; exit 1; }
 	@touch $@
 

@@ -5,26 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kernel.client import DataLayout, default_data_dir, locate_admin_socket
+from kernel.client import KernelLocation, locate_admin_socket
 
 __all__ = ["MIN_TOKEN_LENGTH", "OrchestratorSettings"]
 
 MIN_TOKEN_LENGTH = 16
 
 
-class OrchestratorSettings(BaseSettings):
+class OrchestratorSettings(KernelLocation):
     """Settings of the web tier (``agentos orchestrator``, and the web half of ``up``)."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENTOS_", extra="ignore", frozen=True)
-
-    data_dir: Path = Field(default_factory=default_data_dir, description="state and sockets")
     host: str = Field(default="127.0.0.1", min_length=1, description="address to listen on")
     port: int = Field(default=8000, ge=0, le=65535, description="port; 0 picks a free one")
-    kernel_socket: Path | None = Field(
-        default=None, description="the kernel's admin socket; found via the data dir if unset"
-    )
     token: SecretStr | None = Field(
         default=None, description="API access token; generated and stored if unset"
     )
@@ -46,11 +39,6 @@ class OrchestratorSettings(BaseSettings):
             msg = f"must be at least {MIN_TOKEN_LENGTH} characters"
             raise ValueError(msg)
         return value
-
-    @property
-    def layout(self) -> DataLayout:
-        """The paths inside the data directory."""
-        return DataLayout(self.data_dir)
 
     @property
     def state_dir(self) -> Path:

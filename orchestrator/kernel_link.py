@@ -67,6 +67,9 @@ class KernelLink:
                 if not reported:
                     logger.warning("kernel not reachable (%s); retrying", exc)
                     reported = True
+            except Exception:
+                # A bug, not an outage; the web tier keeps serving and keeps trying.
+                logger.exception("kernel connection failed unexpectedly; retrying")
             finally:
                 self._set(None)
             await trio.sleep(backoff)

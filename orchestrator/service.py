@@ -15,6 +15,7 @@ from orchestrator.app import create_app
 from orchestrator.auth import Tokens, load_tokens
 from orchestrator.config import OrchestratorSettings
 from orchestrator.kernel_link import KernelLink
+from sandbox.errors import UnavailableError
 
 __all__ = ["OrchestratorHandle", "OrchestratorService", "bind_address"]
 
@@ -60,6 +61,11 @@ class OrchestratorService:
         """Begin a graceful shutdown."""
         self._shutdown.set()
 
+    def _load_tokens(self) -> Tokens:
+        settings = self._settings
+        settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return load_tokens(settings.state_dir, user=settings.token, admin=settings.admin_token)
+
     def _hypercorn_config(self) -> HypercornConfig:
         settings = self._settings
         config = HypercornConfig()
@@ -74,8 +80,7 @@ class OrchestratorService:
     ) -> None:
         """Serve until shut down; the handshake value carries the bound URLs and tokens."""
         settings = self._settings
-        settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tokens = load_tokens(settings.state_dir, user=settings.token, admin=settings.admin_token)
+        tokens = await trio.to_thread.run_sync(self._load_tokens)
         link = KernelLink(settings.kernel_socket_path())
         app = create_app(settings, link=link, tokens=tokens)
         async with trio.open_nursery() as nursery:
@@ -96,6 +101,14 @@ class OrchestratorService:
     ) -> None:
         try:
             await serve(app, config, shutdown_trigger=self._shutdown.wait, task_status=task_status)
+        except* OSError as group:
+            # Binding failed (Hypercorn raises it from its own nursery, hence the group).
+            first: BaseException = group
+            while isinstance(first, BaseExceptionGroup):  # nested, one per nursery
+                first = first.exceptions[0]
+            reason = first.strerror if isinstance(first, OSError) and first.strerror else first
+            msg = f"cannot listen on {', '.join(config.bind)}: {str(reason).lower()}"
+            raise UnavailableError(msg) from group
         finally:
             done.cancel()  # the HTTP server is gone: stop the kernel link with it
             logger.info("web tier stopped")

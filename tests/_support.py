@@ -100,20 +100,26 @@ class AgentosProcess:
 
     @classmethod
     async def start(
-        cls, nursery: trio.Nursery, *args: str, env: dict[str, str], uid: int | None = None
+        cls,
+        nursery: trio.Nursery,
+        *args: str,
+        env: dict[str, str],
+        uid: int | None = None,
+        cwd: Path | None = None,
     ) -> AgentosProcess:
-        """Start ``agentos ARGS``; as ``uid`` (and its primary group) if given."""
+        """Start ``agentos ARGS`` in ``cwd``; as ``uid`` (and its primary group) if given."""
         as_user: dict[str, object] = {}
         if uid is not None:
             import pwd  # noqa: PLC0415
 
             entry = pwd.getpwuid(uid)
-            as_user = {"user": uid, "group": entry.pw_gid, "extra_groups": [], "cwd": "/"}
+            as_user = {"user": uid, "group": entry.pw_gid, "extra_groups": []}
         process = await trio.lowlevel.open_process(
             agentos_argv(*args),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            cwd=cwd or "/",
             **as_user,  # type: ignore[arg-type]
         )
         running = cls(process)

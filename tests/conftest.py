@@ -40,8 +40,10 @@ async def spawn_agentos(nursery: trio.Nursery) -> AsyncIterator[object]:
     """Start ``agentos`` subprocesses; all of them (and their web tiers) end with the test."""
     started: list[AgentosProcess] = []
 
-    async def spawn(*args: str, env: dict[str, str], uid: int | None = None) -> AgentosProcess:
-        process = await AgentosProcess.start(nursery, *args, env=env, uid=uid)
+    async def spawn(
+        *args: str, env: dict[str, str], uid: int | None = None, cwd: Path | None = None
+    ) -> AgentosProcess:
+        process = await AgentosProcess.start(nursery, *args, env=env, uid=uid, cwd=cwd)
         started.append(process)
         return process
 

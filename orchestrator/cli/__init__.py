@@ -66,13 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(args))
         except BaseExceptionGroup as group:
             leaf = _only_error(group)
-            if isinstance(leaf, CommandError | AgentOSError | KeyboardInterrupt):
+            if isinstance(leaf, CommandError | AgentOSError | OSError | KeyboardInterrupt):
                 raise leaf from None
             raise
     except CommandError as exc:
         print(f"agentos: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's output
         return exc.status
     except AgentOSError as exc:
+        print(f"agentos: error: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_ERROR
+    except OSError as exc:  # the system said no: a port in use, a directory we cannot make
         print(f"agentos: error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernel.client import (
     KernelClient,
+    KernelLocation,
     abi,
-    default_data_dir,
     locate_admin_socket,
     open_kernel_client,
 )
@@ -40,6 +38,16 @@ from orchestrator.cli._common import (
 __all__ = ["add_admin_commands"]
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     add_common_options(parser)
     parser.add_argument(
@@ -50,7 +58,7 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_positive_seconds,
         default=30.0,
         metavar="SECONDS",
         help="give up after this long (default %(default)s)",
@@ -97,17 +105,13 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     kill.set_defaults(handler=_kill_command)
 
 
-class ClientSettings(BaseSettings):
-    """Where a client command looks for the kernel."""
-
-    model_config = SettingsConfigDict(env_prefix="AGENTOS_", extra="ignore", frozen=True)
-
-    data_dir: Path = Field(default_factory=default_data_dir)
-    kernel_socket: Path | None = None
-
-
 def _socket_of(args: argparse.Namespace) -> Path:
-    settings = build_settings(ClientSettings, data_dir=args.data_dir, kernel_socket=args.socket)
+    settings = build_settings(
+        KernelLocation,
+        flag_names={"kernel_socket": "--socket"},
+        data_dir=args.data_dir,
+        kernel_socket=args.socket,
+    )
     return settings.kernel_socket or locate_admin_socket(settings.data_dir)
 
 

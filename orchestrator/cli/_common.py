@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -80,22 +81,35 @@ def configure_logging(level: str) -> None:
     )
 
 
-def build_settings(cls: type[SettingsT], **flags: Any) -> SettingsT:
-    """Settings from the flags that were given, then the environment, then defaults."""
+def build_settings(
+    cls: type[SettingsT], *, flag_names: Mapping[str, str] | None = None, **flags: Any
+) -> SettingsT:
+    """Settings from the flags that were given, then the environment, then defaults.
+
+    Args:
+        cls: the settings model.
+        flag_names: the flag of a field when it is not ``--field-name``.
+        flags: each field this command has a flag for, with the flag's value (None: not
+            given). Errors name the flag for these fields, and only the variable for others.
+    """
     given = {name: value for name, value in flags.items() if value is not None}
     try:
         return cls(**given)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])} ({_sources(e['loc'])}): {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        fail(f"invalid configuration: {problems}", EXIT_USAGE)
-
-
-def _sources(loc: tuple[int | str, ...]) -> str:
-    name = str(loc[0]) if loc else "?"
-    return f"--{name.replace('_', '-')} or AGENTOS_{name.upper()}"
+        problems = []
+        for error in exc.errors(include_url=False):
+            message = error["msg"].removeprefix("Value error, ")
+            if not error["loc"]:
+                problems.append(message)
+                continue
+            field = str(error["loc"][0])
+            variable = f"AGENTOS_{field.upper()}"
+            if field in flags:
+                flag = (flag_names or {}).get(field, f"--{field.replace('_', '-')}")
+                problems.append(f"{flag} or {variable}: {message}")
+            else:
+                problems.append(f"{variable}: {message}")
+        fail(f"invalid configuration: {'; '.join(problems)}", EXIT_USAGE)
 
 
 def _jsonable(value: Any) -> Any:

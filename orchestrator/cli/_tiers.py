@@ -142,7 +142,12 @@ async def _until_stopped(signals: AsyncIterator[int], lifeline: trio.SocketStrea
 
 def _kernel_command(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
-    settings = build_settings(KernelSettings, data_dir=args.data_dir, kernel_socket=args.socket)
+    settings = build_settings(
+        KernelSettings,
+        flag_names={"kernel_socket": "--socket"},
+        data_dir=args.data_dir,
+        kernel_socket=args.socket,
+    )
 
     async def main() -> None:
         with trio.open_signal_receiver(*STOP_SIGNALS) as signals:

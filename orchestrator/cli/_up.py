@@ -21,7 +21,7 @@ import socket
 import stat
 import sys
 import sysconfig
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,7 @@ logger = logging.getLogger("agentos.up")
 
 _START_SECONDS = 60.0
 _STOP_SECONDS = 15.0
+_EXIT_WAIT_SECONDS = 5.0
 
 
 class UpSettings(BaseSettings):
@@ -151,12 +152,30 @@ def _prepare_for(user: WebUser, kernel: KernelSettings, web: OrchestratorSetting
                 "reachable, choose another --data-dir, or create the venv from a Python "
                 "under /usr (make setup does)."
             )
-    state = web.state_dir
-    for root, dirs, files in os.walk(state):
+    _give_to(web.state_dir, user)
+
+
+def _give_to(state: Path, user: WebUser) -> None:
+    """Make ``state`` and what it holds ``user``'s, as root, without being steered by it.
+
+    ``user`` owns this directory, so it may have planted links. Directories are walked
+    through file descriptors (``os.fwalk`` checks each one it enters is the one it
+    listed), owners change with lchown relative to them, and a file with other hard
+    links is left alone: it may be someone else's file linked in.
+    """
+    fd = os.open(state, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, user.uid, user.gid)
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    for root, dirs, files, dir_fd in os.fwalk(state, follow_symlinks=False):
         for name in (*dirs, *files):
-            os.chown(Path(root) / name, user.uid, user.gid, follow_symlinks=False)
-    os.chown(state, user.uid, user.gid)
-    state.chmod(0o700)
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                logger.warning("leaving %s alone: it has other hard links", Path(root, name))
+                continue
+            os.chown(name, user.uid, user.gid, dir_fd=dir_fd, follow_symlinks=False)
 
 
 def _child_argv(
@@ -237,6 +256,31 @@ async def _supervise(
     return status
 
 
+async def _race(**contenders: Callable[[], Awaitable[object]]) -> tuple[str, object]:
+    """Run the contenders together; return the first to finish (name, value), cancel the rest."""
+    winner: tuple[str, object] | None = None
+    async with trio.open_nursery() as nursery:
+
+        async def run(name: str, contender: Callable[[], Awaitable[object]]) -> None:
+            nonlocal winner
+            value = await contender()
+            if winner is None:
+                winner = (name, value)
+            nursery.cancel_scope.cancel()
+
+        for name, contender in contenders.items():
+            nursery.start_soon(run, name, contender)
+    assert winner is not None
+    return winner
+
+
+async def _next_signal(signals: AsyncIterator[int]) -> int:
+    async for signum in signals:  # pragma: no branch - returns on the first signal
+        logger.info("received %s; shutting down", signal.Signals(signum).name)
+        return signum
+    raise AssertionError("signal stream ended")  # pragma: no cover
+
+
 async def _run_child(
     process: trio.Process,
     lifeline: trio.SocketStream,
@@ -245,40 +289,34 @@ async def _run_child(
     token_hint: str,
 ) -> int:
     """Wait for the web tier to be ready, then for a signal or its exit; stop it."""
+    next_signal = functools.partial(_next_signal, signals)
     try:
-        with trio.move_on_after(_START_SECONDS) as waited:
-            ready = await _read_ready(lifeline)
-        if waited.cancelled_caught or ready is None:
-            await _stop_child(process)
-            logger.error("the web tier failed to start (exit status %s)", process.returncode)
-            return EXIT_ERROR
-        announce(str(ready["desktop_url"]), token_hint)
-        logger.info(
-            "AgentOS is up: web tier pid %d%s", process.pid, f" as user {user.name}" if user else ""
-        )
-        stopped_by_signal = False
-        async with trio.open_nursery() as watch:
-
-            async def on_signal() -> None:
-                nonlocal stopped_by_signal
-                async for signum in signals:  # pragma: no branch
-                    logger.info("received %s; shutting down", signal.Signals(signum).name)
-                    stopped_by_signal = True
-                    watch.cancel_scope.cancel()
-                    return
-
-            async def on_exit() -> None:
-                await process.wait()
-                watch.cancel_scope.cancel()
-
-            watch.start_soon(on_signal)
-            watch.start_soon(on_exit)
-        if not stopped_by_signal:
-            logger.error("the web tier exited on its own (status %s)", process.returncode)
-            return EXIT_ERROR
-        return EXIT_OK
+        with trio.move_on_after(_START_SECONDS):
+            event, ready = await _race(
+                ready=functools.partial(_read_ready, lifeline), signal=next_signal
+            )
+            if event == "signal":
+                return EXIT_OK
+            if isinstance(ready, dict):
+                announce(str(ready["desktop_url"]), token_hint)
+                logger.info(
+                    "AgentOS is up: web tier pid %d%s",
+                    process.pid,
+                    f" as user {user.name}" if user else "",
+                )
+                event, _ = await _race(signal=next_signal, exit=process.wait)
+                if event == "signal":
+                    return EXIT_OK
+                logger.error("the web tier exited on its own (status %s)", process.returncode)
+                return EXIT_ERROR
+        # Not ready in time, or it closed the lifeline: it is failing. Give it a moment to
+        # exit by itself so that its own status is the one reported.
+        with trio.move_on_after(_EXIT_WAIT_SECONDS):
+            await process.wait()
+        logger.error("the web tier failed to start (exit status %s)", process.returncode)
+        return EXIT_ERROR
     finally:
-        with trio.CancelScope(shield=True):
+        with trio.move_on_after(_STOP_SECONDS + 5, shield=True):
             await _stop_child(process)
 
 

@@ -32,7 +32,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_debris(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files away")
-def test_sets_the_owner_before_the_file_appears(tmp_path):
+def test_sets_the_requested_owner(tmp_path):
     target = tmp_path / "owned"
     atomic_write(target, b"x", owner=(65534, 65534))
     st = target.stat()

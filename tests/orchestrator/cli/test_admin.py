@@ -82,3 +82,10 @@ async def test_help_describes_every_command(env):
     assert result.returncode == 0
     for command in ("up", "kernel", "orchestrator", "call", "ps", "kill"):
         assert f"    {command}" in result.stdout.decode()
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "soon"])
+async def test_timeout_must_be_a_positive_number(env, value):
+    result = await run_agentos("call", "sys.ping", "--timeout", value, env=env)
+    assert result.returncode == 2
+    assert b"--timeout" in result.stderr

@@ -168,8 +168,8 @@ async def test_a_second_up_on_the_same_data_dir_is_refused(spawn_agentos, data_d
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"AGENTOS_PORT": "not-a-port"}, "invalid configuration: port (--port or AGENTOS_PORT)"),
-        ({"AGENTOS_TOKEN": "short"}, "token (--token or AGENTOS_TOKEN): Value error, must be"),
+        ({"AGENTOS_PORT": "not-a-port"}, "invalid configuration: --port or AGENTOS_PORT: Input"),
+        ({"AGENTOS_TOKEN": "short"}, "invalid configuration: AGENTOS_TOKEN: must be at least 16"),
     ],
 )
 async def test_bad_configuration_is_a_usage_error(data_dir, env, message):
@@ -237,3 +237,69 @@ def _state(pid):
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return "gone"
+
+
+async def test_a_relative_data_dir_means_the_same_to_both_tiers(spawn_agentos, data_dir):
+    up = await spawn_agentos(
+        "up", "--port", "0", "--data-dir", "rel", env=up_env(data_dir), cwd=data_dir
+    )
+    base = (await up.wait_for_output(URL))["base"]
+    absolute = data_dir / "rel"
+    async with httpx.AsyncClient(base_url=base) as http:
+        assert (await http.get("/health")).json()["kernel"]["connected"] is True
+    record = json.loads((absolute / "run" / "kernel.json").read_text())
+    assert record["socket"] == str(absolute / "run" / "kernel.sock")
+    assert (absolute / "orchestrator" / "token").is_file()
+    assert f"Admin token: in {absolute}/orchestrator/admin-token" in up.stdout.decode()
+    found = await run_agentos("call", "sys.ping", env=agentos_env(absolute))  # from cwd /
+    assert found.returncode == 0
+    assert await up.stop() == 0
+    assert_clean(absolute, up)
+
+
+async def test_a_port_in_use_is_a_clear_error(data_dir):
+    with trio.socket.socket() as busy:
+        await busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = str(busy.getsockname()[1])
+        web = await run_agentos("orchestrator", "--port", port, env=agentos_env(data_dir))
+        assert web.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}: address already in use" in web.stderr.decode()
+        assert b"Traceback" not in web.stderr
+        up = await run_agentos("up", "--port", port, env=up_env(data_dir))
+    stderr = up.stderr.decode()
+    assert up.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in stderr  # the child's
+    assert "the web tier failed to start (exit status 1)" in stderr
+    assert "Traceback" not in stderr
+    assert os.listdir(data_dir / "run") == []
+
+
+async def test_a_signal_during_start_up_stops_everything(spawn_agentos, data_dir):
+    up = await spawn_agentos("up", "--port", "0", env=up_env(data_dir))
+    await up.wait_for_output(r"kernel \S+ serving on", stderr=True)
+    children = up.children()
+    up.process.send_signal(signal.SIGTERM)  # the web tier is still importing its modules
+    with trio.fail_after(30):
+        assert await up.process.wait() == 0
+    await trio.sleep(0.1)
+    assert "AgentOS desktop" not in up.stdout.decode()
+    assert_clean(data_dir, up)
+    assert all(not Path(f"/proc/{pid}").exists() for pid in children)
+
+
+async def test_a_data_dir_too_deep_for_a_socket_is_a_usage_error(data_dir):
+    deep = data_dir / ("d" * 100)
+    result = await run_agentos("up", env=up_env(data_dir, AGENTOS_DATA_DIR=str(deep)))
+    assert result.returncode == 2
+    assert "choose a shorter data directory" in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+
+
+async def test_a_data_dir_that_cannot_exist_is_a_clear_error(data_dir):
+    result = await run_agentos(
+        "kernel", "--data-dir", "/dev/null/agentos", env=agentos_env(data_dir)
+    )
+    assert result.returncode == 1
+    assert "Not a directory: '/dev/null/agentos'" in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
