@@ -237,20 +237,19 @@ async def _supervise(
             handle = await nursery.start(KernelService(kernel, socket_owner=owner).run)
             # The lifeline: the web tier reports ready on it, and sees it close if we die.
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            lifeline = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
-            try:
-                process = await trio.lowlevel.open_process(
-                    _child_argv(web, handle.socket, theirs.fileno(), log_level),
-                    pass_fds=(theirs.fileno(),),
-                    start_new_session=True,  # our signals reach it only through us, in order
-                    cwd=web.state_dir,
-                    user=user.uid if user else None,
-                    group=user.gid if user else None,
-                    extra_groups=[] if user else None,
-                )
-            finally:
-                theirs.close()
-            async with lifeline:
+            async with trio.SocketStream(trio.socket.from_stdlib_socket(ours)) as lifeline:
+                try:
+                    process = await trio.lowlevel.open_process(
+                        _child_argv(web, handle.socket, theirs.fileno(), log_level),
+                        pass_fds=(theirs.fileno(),),
+                        start_new_session=True,  # our signals reach it only through us, in order
+                        cwd=web.state_dir,
+                        user=user.uid if user else None,
+                        group=user.gid if user else None,
+                        extra_groups=[] if user else None,
+                    )
+                finally:
+                    theirs.close()
                 status = await _run_child(process, lifeline, signals, user, admin_token_hint(web))
             nursery.cancel_scope.cancel()
     return status
