@@ -1,0 +1,134 @@
+"""The interface every cgroup implementation offers, and the file helpers they share."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import errno
+import os
+import signal
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from sandbox.cgroups._types import CgroupError, CgroupStats, Resources
+
+__all__ = ["Cgroup", "read_int", "read_keyed", "write_value"]
+
+_POLL_SECONDS = 0.005
+
+
+def write_value(path: Path, value: str | int) -> None:
+    """Write one value to a cgroup file.
+
+    Raises:
+        CgroupError: the kernel refused it (naming the file and the reason).
+    """
+    try:
+        with path.open("w") as file:
+            file.write(str(value))
+    except OSError as exc:
+        msg = f"cannot write {value!r} to {path}: {os.strerror(exc.errno or errno.EIO)}"
+        raise CgroupError(msg) from exc
+
+
+def read_int(path: Path) -> int:
+    """A file holding one integer."""
+    return int(path.read_text().strip())
+
+
+def read_keyed(path: Path) -> dict[str, int]:
+    """A flat-keyed file (``key value`` per line) such as memory.events or cpu.stat."""
+    values: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            values[key] = int(value)
+    return values
+
+
+class Cgroup(abc.ABC):
+    """One cgroup, named by its path below the hierarchy root (``agentos/c1``)."""
+
+    def __init__(self, name: str) -> None:
+        if not name or name.startswith("/") or ".." in name.split("/"):
+            msg = f"invalid cgroup name {name!r}"
+            raise CgroupError(msg)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    @abc.abstractmethod
+    def exists(self) -> bool:
+        """Whether the cgroup's directory exists."""
+
+    @abc.abstractmethod
+    def create(self) -> None:
+        """Make the cgroup (and its parents), ready to take processes and limits."""
+
+    @abc.abstractmethod
+    def delete(self) -> None:
+        """Remove the cgroup; it must hold no processes (see :meth:`kill`)."""
+
+    @abc.abstractmethod
+    def add(self, pid: int) -> None:
+        """Move a process into the cgroup."""
+
+    @abc.abstractmethod
+    def pids(self) -> list[int]:
+        """The processes in the cgroup (not its children)."""
+
+    @abc.abstractmethod
+    def apply(self, resources: Resources) -> None:
+        """Set the limits that ``resources`` names."""
+
+    @abc.abstractmethod
+    def stats(self) -> CgroupStats:
+        """Current counters."""
+
+    @abc.abstractmethod
+    def _set_frozen(self, *, frozen: bool) -> None: ...
+
+    @abc.abstractmethod
+    def is_frozen(self) -> bool:
+        """Whether every process in the cgroup is frozen."""
+
+    def freeze(self, *, timeout: float = 5.0) -> None:
+        """Stop every process in the cgroup; return once they are all stopped."""
+        self._set_frozen(frozen=True)
+        self._wait(self.is_frozen, timeout, "freeze")
+
+    def thaw(self, *, timeout: float = 5.0) -> None:
+        """Let the cgroup's processes run again."""
+        self._set_frozen(frozen=False)
+        self._wait(lambda: not self.is_frozen(), timeout, "thaw")
+
+    def kill(self, *, timeout: float = 10.0) -> None:
+        """SIGKILL every process in the cgroup, forks in flight included; wait until empty.
+
+        Freeze, signal, thaw: a frozen process cannot fork, so none escapes the sweep.
+        """
+        if not self.exists():
+            return
+        deadline = time.monotonic() + timeout
+        while self.pids():
+            self.freeze(timeout=max(0.1, deadline - time.monotonic()))
+            _kill_all(self.pids())
+            self.thaw(timeout=max(0.1, deadline - time.monotonic()))
+            self._wait(lambda: not self.pids(), max(0.1, deadline - time.monotonic()), "empty")
+
+    def _wait(self, done: object, timeout: float, what: str) -> None:
+        assert callable(done)
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                msg = f"cgroup {self.name} did not {what} within {timeout:.1f} s"
+                raise CgroupError(msg)
+            time.sleep(_POLL_SECONDS)
+
+
+def _kill_all(pids: Iterable[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
