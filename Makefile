@@ -17,7 +17,7 @@ PYTHON ?= $(shell for p in /usr/bin/python3 python3.13 python3.12 python3.11 pyt
 	2>/dev/null && { command -v $$p; break; }; done)
 
 # System packages installed with apt-get when running as root on Debian.
-RUN_PACKAGES := python3-venv runc
+RUN_PACKAGES := python3-venv runc tini
 TEST_PACKAGES :=
 # The unprivileged user the web tier runs as when `agentos up` starts as root.
 SERVICE_USER := agentos

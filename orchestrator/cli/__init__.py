@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator.cli._admin import add_admin_commands
-from orchestrator.cli._common import EXIT_ERROR, CommandError
+from orchestrator.cli._common import EXIT_ERROR, CommandError, single_leaf
+from orchestrator.cli._sandbox import add_sandbox_command
 from orchestrator.cli._tiers import add_tier_commands
 from orchestrator.cli._up import add_up_command
 from sandbox.errors import AgentOSError
@@ -42,20 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_up_command(commands)
     add_tier_commands(commands)
     add_admin_commands(commands)
+    add_sandbox_command(commands)
     return parser
-
-
-def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The single leaf of a (nested) exception group, if there is exactly one."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return int(args.handler(args))
         except BaseExceptionGroup as group:
-            leaf = _only_error(group)
+            leaf = single_leaf(group)
             if isinstance(leaf, CommandError | AgentOSError | OSError | KeyboardInterrupt):
                 raise leaf from None
             raise

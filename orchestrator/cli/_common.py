@@ -26,6 +26,7 @@ __all__ = [
     "configure_logging",
     "dump_json",
     "fail",
+    "single_leaf",
 ]
 
 EXIT_OK = 0
@@ -44,6 +45,19 @@ class CommandError(Exception):
     def __init__(self, message: str, status: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.status = status
+
+
+def single_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception inside a (nested) exception group, if it holds exactly one."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else None
 
 
 def fail(message: str, status: int = EXIT_ERROR) -> NoReturn:

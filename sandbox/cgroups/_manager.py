@@ -19,11 +19,21 @@ DEFAULT_ROOT = Path("/sys/fs/cgroup")
 
 @dataclass(frozen=True)
 class CgroupLayout:
-    """The hierarchies mounted under one root."""
+    """The hierarchies mounted under one root.
+
+    Attributes:
+        mode: pure v2, hybrid or v1.
+        unified: the v2 hierarchy, if any.
+        v1: the v1 controllers we manage, each with its mountpoint.
+        hierarchies: every hierarchy root, ours or not (cpuset, devices, named ones, the
+            empty unified one of a hybrid host): runtimes make their cgroups in all of
+            them, so cleanup must look in all of them.
+    """
 
     mode: CgroupMode
-    unified: Path | None  # the v2 hierarchy, if any
-    v1: Mapping[str, Path] = field(default_factory=dict)  # controller -> v1 mountpoint
+    unified: Path | None
+    v1: Mapping[str, Path] = field(default_factory=dict)
+    hierarchies: tuple[Path, ...] = ()
 
     def describe(self) -> str:
         """One line for logs and ``sys.info``."""
@@ -40,22 +50,28 @@ def detect_layout(root: Path = DEFAULT_ROOT) -> CgroupLayout:
         CgroupError: nothing usable is mounted there.
     """
     if (root / "cgroup.controllers").is_file():
-        return CgroupLayout(mode=CgroupMode.V2, unified=root)
+        return CgroupLayout(mode=CgroupMode.V2, unified=root, hierarchies=(root,))
     v1: dict[str, Path] = {}
+    hierarchies: list[Path] = []
     if root.is_dir():
         for entry in sorted(root.iterdir()):
             if not entry.is_dir() or entry.is_symlink():
                 continue
+            if (entry / "cgroup.procs").is_file():
+                hierarchies.append(entry)
             for controller in entry.name.split(","):  # "cpu,cpuacct" holds both
                 if controller in V1_CONTROLLERS:
                     v1[controller] = entry
-    unified_root = root / "unified"
-    unified = unified_root if (unified_root / "cgroup.controllers").is_file() else None
     if not v1:
         msg = f"no cgroup controllers are mounted at {root}"
         raise CgroupError(msg)
+    unified_root = root / "unified"
+    unified = unified_root if (unified_root / "cgroup.controllers").is_file() else None
     return CgroupLayout(
-        mode=CgroupMode.HYBRID if unified else CgroupMode.V1, unified=unified, v1=v1
+        mode=CgroupMode.HYBRID if unified else CgroupMode.V1,
+        unified=unified,
+        v1=v1,
+        hierarchies=tuple(dict.fromkeys([*v1.values(), *hierarchies])),
     )
 
 
@@ -80,28 +96,25 @@ class CgroupManager:
         if self.layout.mode is CgroupMode.V2:
             assert self.layout.unified is not None
             return V2Cgroup(self.layout.unified, name)
-        return V1Cgroup(self.layout.v1, name)
+        ours = set(self.layout.v1.values())
+        others = [h for h in self.layout.hierarchies if h not in ours]
+        return V1Cgroup(self.layout.v1, name, others=others)
 
     def children(self, name: str) -> list[str]:
-        """Names of the cgroups directly below ``name``."""
-        base = self.layout.unified if self.mode is CgroupMode.V2 else self.layout.v1["memory"]
-        assert base is not None
-        directory = base / name
-        if not directory.is_dir():
-            return []
-        return sorted(f"{name}/{child.name}" for child in directory.iterdir() if child.is_dir())
+        """Names of the cgroups directly below ``name``, in any hierarchy."""
+        found: set[str] = set()
+        for hierarchy in self.layout.hierarchies:
+            directory = hierarchy / name
+            if directory.is_dir():
+                found |= {f"{name}/{c.name}" for c in directory.iterdir() if c.is_dir()}
+        return sorted(found)
 
     def remove_if_empty(self, name: str) -> None:
-        """Remove an intermediate cgroup (``agentos``) once nothing is below or in it.
+        """Remove an intermediate cgroup (``agentos``) wherever nothing is below or in it.
 
         Runtimes remove the leaves they made, not the parents; those stay behind in every
-        v1 hierarchy unless removed here.
+        hierarchy unless removed here.
         """
-        if self.mode is CgroupMode.V2:
-            assert self.layout.unified is not None
-            directories = [self.layout.unified / name]
-        else:
-            directories = list(dict.fromkeys(path / name for path in self.layout.v1.values()))
-        for directory in directories:
+        for hierarchy in self.layout.hierarchies:
             with contextlib.suppress(FileNotFoundError, OSError):
-                directory.rmdir()
+                (hierarchy / name).rmdir()

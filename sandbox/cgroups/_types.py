@@ -85,6 +85,7 @@ class CgroupStats:
     memory_peak: int | None
     oom_kills: int
     pids_current: int
+    pids_peak: int | None
     pids_limit_hits: int
     cpu_usage_us: int
     cpu_periods: int

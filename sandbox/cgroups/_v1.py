@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sandbox.cgroups._base import Cgroup, read_int, read_keyed, write_value
@@ -24,10 +24,17 @@ V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
 
 
 class V1Cgroup(Cgroup):
-    """A cgroup present in each of the v1 hierarchies in ``mounts`` (controller -> mountpoint)."""
+    """A cgroup present in each of the v1 hierarchies in ``mounts`` (controller -> mountpoint).
 
-    def __init__(self, mounts: Mapping[str, Path], name: str) -> None:
+    ``others`` are further hierarchies (named ones, the empty unified one of a hybrid
+    host) where a runtime may also have made the cgroup: :meth:`delete` removes it there.
+    """
+
+    def __init__(
+        self, mounts: Mapping[str, Path], name: str, *, others: Sequence[Path] = ()
+    ) -> None:
         super().__init__(name)
+        self.others = list(others)
         missing = [c for c in ("memory", "pids", "freezer") if c not in mounts]
         if missing:
             msg = f"cgroup v1 controllers missing: {', '.join(missing)}"
@@ -53,7 +60,7 @@ class V1Cgroup(Cgroup):
             directory.mkdir(parents=True, exist_ok=True)
 
     def delete(self) -> None:
-        for directory in self._dirs():
+        for directory in [*self._dirs(), *(other / self.name for other in self.others)]:
             for _ in range(100):
                 try:
                     directory.rmdir()
@@ -129,6 +136,7 @@ class V1Cgroup(Cgroup):
             memory_peak=read_int(memory / "memory.max_usage_in_bytes"),
             oom_kills=read_keyed(memory / "memory.oom_control").get("oom_kill", 0),
             pids_current=read_int(self._dir("pids") / "pids.current"),
+            pids_peak=None,  # v1 keeps no peak
             pids_limit_hits=read_keyed(self._dir("pids") / "pids.events").get("max", 0),
             cpu_usage_us=usage_ns // 1000,
             cpu_periods=cpu_stat.get("nr_periods", 0),

@@ -79,15 +79,18 @@ class V2Cgroup(Cgroup):
             write_value(self.path / "pids.max", resources.pids_max)
 
     def stats(self) -> CgroupStats:
-        peak = None
+        peak = pids_peak = None
         with contextlib.suppress(FileNotFoundError):  # memory.peak: kernel 5.19+
             peak = read_int(self.path / "memory.peak")
+        with contextlib.suppress(FileNotFoundError):  # pids.peak: kernel 6.1+
+            pids_peak = read_int(self.path / "pids.peak")
         cpu = read_keyed(self.path / "cpu.stat")
         return CgroupStats(
             memory_current=read_int(self.path / "memory.current"),
             memory_peak=peak,
             oom_kills=read_keyed(self.path / "memory.events").get("oom_kill", 0),
             pids_current=read_int(self.path / "pids.current"),
+            pids_peak=pids_peak,
             pids_limit_hits=read_keyed(self.path / "pids.events").get("max", 0),
             cpu_usage_us=cpu.get("usage_usec", 0),
             cpu_periods=cpu.get("nr_periods", 0),

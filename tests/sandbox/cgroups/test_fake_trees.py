@@ -113,13 +113,14 @@ def test_v2_stats_parse_the_kernel_files(v2_root):
         memory__peak="2097152\n",
         memory__events="low 0\nhigh 3\nmax 7\noom 2\noom_kill 1\noom_group_kill 0\n",
         pids__current="4\n",
+        pids__peak="6\n",
         pids__events="max 9\n",
         cpu__stat="usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 10\n"
         "nr_throttled 4\nthrottled_usec 700\n",
     )
     stats = V2Cgroup(v2_root, "c").stats()
     assert (stats.memory_current, stats.memory_peak, stats.oom_kills) == (1 << 20, 2 << 20, 1)
-    assert (stats.pids_current, stats.pids_limit_hits) == (4, 9)
+    assert (stats.pids_current, stats.pids_peak, stats.pids_limit_hits) == (4, 6, 9)
     assert (stats.cpu_usage_us, stats.cpu_periods) == (1500, 10)
     assert (stats.cpu_throttled_periods, stats.cpu_throttled_us) == (4, 700)
     (leaf / "memory.peak").unlink()  # kernels before 5.19

@@ -1,0 +1,40 @@
+"""Container runtimes behind one interface.
+
+create, start, exec, signal, kill, wait, stats, delete, and reconcile after a restart.
+"""
+
+from sandbox.runtime._base import Container as Container
+from sandbox.runtime._base import Runtime as Runtime
+from sandbox.runtime._base import new_sandbox_id as new_sandbox_id
+from sandbox.runtime._oci import OciContainer as OciContainer
+from sandbox.runtime._oci import OciRuntime as OciRuntime
+from sandbox.runtime._oci_cli import Stdio as Stdio
+from sandbox.runtime._reaper import become_subreaper as become_subreaper
+from sandbox.runtime._select import open_runtime as open_runtime
+from sandbox.runtime._select import runtime_problem as runtime_problem
+from sandbox.runtime._types import ContainerState as ContainerState
+from sandbox.runtime._types import ExitStatus as ExitStatus
+from sandbox.runtime._types import IllegalTransitionError as IllegalTransitionError
+from sandbox.runtime._types import Outcome as Outcome
+from sandbox.runtime._types import RuntimeFailedError as RuntimeFailedError
+from sandbox.runtime._types import RuntimeUnavailableError as RuntimeUnavailableError
+from sandbox.runtime._uids import UidAllocator as UidAllocator
+
+__all__ = [
+    "Container",
+    "ContainerState",
+    "ExitStatus",
+    "IllegalTransitionError",
+    "OciContainer",
+    "OciRuntime",
+    "Outcome",
+    "Runtime",
+    "RuntimeFailedError",
+    "RuntimeUnavailableError",
+    "Stdio",
+    "UidAllocator",
+    "become_subreaper",
+    "new_sandbox_id",
+    "open_runtime",
+    "runtime_problem",
+]

@@ -1,0 +1,107 @@
+"""The interface every container runtime implements (runc and crun, Docker)."""
+
+from __future__ import annotations
+
+import abc
+import secrets
+from collections.abc import Collection
+from pathlib import Path
+
+from sandbox.cgroups import CgroupStats
+from sandbox.oci.spec import ProcessSpec
+from sandbox.policy import Policy
+from sandbox.runtime._oci_cli import Stdio
+from sandbox.runtime._types import ContainerState, ExitStatus
+
+__all__ = ["Container", "Runtime", "new_sandbox_id"]
+
+
+def new_sandbox_id() -> str:
+    """A fresh sandbox id: ``sb-`` and 12 hex digits."""
+    return f"sb-{secrets.token_hex(6)}"
+
+
+class Container(abc.ABC):
+    """One sandboxed container, from creation to deletion.
+
+    Attributes:
+        id: the sandbox id, also the container's and its cgroup's name.
+        uid: the sandbox's own uid (its gid is the same number).
+        state: where it is in created -> running -> stopped -> deleted.
+    """
+
+    id: str
+    uid: int
+    state: ContainerState
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Run the command (created -> running)."""
+
+    @abc.abstractmethod
+    async def wait(self) -> ExitStatus:
+        """Wait for the command to end (-> stopped) and return how it ended."""
+
+    @abc.abstractmethod
+    async def signal(self, signum: int) -> None:
+        """Send a signal to the command (the container's init)."""
+
+    @abc.abstractmethod
+    async def kill(self) -> None:
+        """SIGKILL every process of the container."""
+
+    @abc.abstractmethod
+    async def stats(self) -> CgroupStats:
+        """The container's resource counters (valid until :meth:`delete`)."""
+
+    @abc.abstractmethod
+    async def exec(self, process: ProcessSpec, stdio: Stdio) -> ExitStatus:
+        """Run another process inside the running container and wait for it."""
+
+    @abc.abstractmethod
+    async def delete(self) -> None:
+        """Kill what is left and release everything: cgroup, volume, uid, files."""
+
+
+class Runtime(abc.ABC):
+    """Makes containers under one state directory; reconciles them after a restart."""
+
+    name: str
+    state_dir: Path
+
+    @abc.abstractmethod
+    async def describe(self) -> str:
+        """The runtime and its version, for logs."""
+
+    @abc.abstractmethod
+    async def create(
+        self,
+        process: ProcessSpec,
+        policy: Policy,
+        *,
+        stdio: Stdio,
+        data: Path | None = None,
+        sandbox_id: str | None = None,
+    ) -> Container:
+        """Create (not start) a container.
+
+        Args:
+            process: what it will run.
+            policy: its limits, mounts and network.
+            stdio: its standard streams.
+            data: a host directory to show at /data; by default a fresh private one,
+                with the policy's disk quota.
+            sandbox_id: its id; a fresh one by default.
+
+        Raises:
+            UnsupportedError: the policy asks for what this runtime cannot do yet.
+            RuntimeFailedError: the runtime refused.
+        """
+
+    @abc.abstractmethod
+    async def reconcile(self, *, keep: Collection[str] = ()) -> list[str]:
+        """Kill and remove every container (with its cgroup, volume, uid) not in ``keep``.
+
+        Returns:
+            The ids removed.
+        """

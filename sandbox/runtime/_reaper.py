@@ -1,0 +1,67 @@
+"""Waiting for a container's init, which is not our child until we make it one.
+
+``runc create`` forks the container's init and exits; the orphaned init is reparented to
+the nearest *child subreaper*. A process that runs sandboxes declares itself one
+(prctl(PR_SET_CHILD_SUBREAPER)), so inits become its children; then a pidfd tells trio
+when one exits, and waitid(P_PIDFD) reaps it and gives its status.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+
+import trio
+
+from sandbox.runtime._types import ExitStatus
+
+__all__ = ["become_subreaper", "wait_for_exit"]
+
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def become_subreaper() -> None:
+    """Make this process adopt its orphaned descendants (idempotent).
+
+    Raises:
+        OSError: the kernel refused.
+    """
+    if _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def is_subreaper() -> bool:
+    """Whether this process adopts orphaned descendants."""
+    flag = ctypes.c_int(0)
+    _libc().prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0)
+    return flag.value == 1
+
+
+async def wait_for_exit(pid: int) -> ExitStatus:
+    """Wait for ``pid`` (our child, or adopted) to exit, reap it, and return its status.
+
+    Raises:
+        ProcessLookupError: no such process.
+        ChildProcessError: it is not our child (we are not its subreaper).
+    """
+    fd = os.pidfd_open(pid)
+    try:
+        await trio.lowlevel.wait_readable(fd)
+        result = os.waitid(os.P_PIDFD, fd, os.WEXITED)  # noqa: ASYNC222 - it has exited: no wait
+    finally:
+        os.close(fd)
+    if result is None:  # pragma: no cover - WNOHANG was not given
+        msg = f"process {pid} reported no exit"
+        raise ChildProcessError(msg)
+    if result.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+        return ExitStatus(signal=result.si_status)
+    return ExitStatus(code=result.si_status)

@@ -1,0 +1,193 @@
+"""What every runtime must do, checked for real against each one (runc today)."""
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import trio
+
+from sandbox.cgroups import CgroupManager
+from sandbox.errors import FailedPreconditionError
+from sandbox.oci.spec import ProcessSpec, cgroups_path
+from sandbox.policy import RuntimeName
+from sandbox.runtime import ContainerState, IllegalTransitionError, Stdio, open_runtime
+
+pytestmark = pytest.mark.v2vm
+
+
+class Pipe:
+    """A pipe whose read end the test drains; the container gets the write end."""
+
+    def __init__(self):
+        self.read_fd, self.write_fd = os.pipe()
+
+    def give(self):
+        os.close(self.write_fd)
+
+    def read_all(self):
+        chunks = []
+        while chunk := os.read(self.read_fd, 65536):
+            chunks.append(chunk)
+        os.close(self.read_fd)
+        return b"".join(chunks)
+
+
+async def create(runtime, policy, argv, *, stdout=None, stderr=None):
+    stdio = Stdio(
+        stdout=stdout.write_fd if stdout else None, stderr=stderr.write_fd if stderr else None
+    )
+    return await runtime.create(ProcessSpec(argv), policy, stdio=stdio)
+
+
+async def test_exit_code_and_both_streams(runtime, policy):
+    out, err = Pipe(), Pipe()
+    container = await create(
+        runtime, policy, ["sh", "-c", "echo out; echo err >&2; exit 7"], stdout=out, stderr=err
+    )
+    out.give()
+    err.give()
+    await container.start()
+    status = await container.wait()
+    assert (status.code, status.signal) == (7, None)
+    assert (out.read_all(), err.read_all()) == (b"out\n", b"err\n")
+    await container.delete()
+
+
+async def test_the_state_machine_is_enforced(runtime, policy):
+    container = await create(runtime, policy, ["true"])
+    assert container.state is ContainerState.CREATED
+    with pytest.raises(FailedPreconditionError, match="has not been started"):
+        await container.wait()
+    await container.start()
+    assert container.state is ContainerState.RUNNING
+    with pytest.raises(IllegalTransitionError, match="running container cannot become running"):
+        await container.start()
+    await container.wait()
+    assert container.state is ContainerState.STOPPED
+    await container.delete()
+    assert container.state is ContainerState.DELETED
+    with pytest.raises(IllegalTransitionError):
+        await container.start()
+    await container.delete()  # deleting twice is harmless
+
+
+async def test_a_created_container_can_be_deleted_without_starting(runtime, policy):
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.delete()
+    assert container.state is ContainerState.DELETED
+    assert not Path(f"/proc/{container.pid}").exists()
+
+
+async def test_signal_reaches_the_command(runtime, policy):
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.start()
+    await trio.sleep(0.1)
+    await container.signal(signal.SIGTERM)
+    status = await container.wait()
+    assert status.signal == signal.SIGTERM
+    assert status.shell_code == 143
+    await container.delete()
+
+
+async def test_kill_takes_every_process_including_daemonized_ones(runtime, policy):
+    container = await create(
+        runtime, policy, ["sh", "-c", "setsid sleep 60 & (sleep 60 &) ; sleep 60"]
+    )
+    await container.start()
+    with trio.fail_after(10):
+        while (await container.stats()).pids_current < 4:
+            await trio.sleep(0.02)
+    await container.kill()
+    status = await container.wait()
+    assert status.signal == signal.SIGKILL
+    assert (await container.stats()).pids_current == 0
+    await container.delete()
+
+
+async def test_exec_runs_inside_the_same_container(runtime, policy):
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.start()
+    out = Pipe()
+    status = await container.exec(
+        ProcessSpec(["sh", "-c", "id -u; hostname; echo hi > /data/made-by-exec"]),
+        Stdio(stdout=out.write_fd),
+    )
+    out.give()
+    uid, hostname = out.read_all().decode().split()
+    assert status.code == 0
+    assert int(uid) == container.uid
+    assert hostname == "sandbox"
+    check = Pipe()
+    await container.exec(ProcessSpec(["cat", "/data/made-by-exec"]), Stdio(stdout=check.write_fd))
+    check.give()
+    assert check.read_all() == b"hi\n"
+    await container.kill()
+    await container.wait()
+    with pytest.raises(FailedPreconditionError, match="not running"):
+        await container.exec(ProcessSpec(["true"]), Stdio())
+    await container.delete()
+
+
+async def test_stats_follow_what_the_command_uses(runtime, policy):
+    container = await create(
+        runtime, policy, ["python3", "-c", "import time; x = bytearray(48 << 20); time.sleep(30)"]
+    )
+    await container.start()
+    with trio.fail_after(20):
+        while (await container.stats()).memory_current < 48 << 20:
+            await trio.sleep(0.05)
+    stats = await container.stats()
+    assert stats.pids_current >= 1
+    assert stats.cpu_usage_us > 0
+    await container.delete()
+
+
+async def test_each_sandbox_gets_its_own_uid(runtime, policy):
+    first = await create(runtime, policy, ["true"])
+    second = await create(runtime, policy, ["true"])
+    assert first.uid != second.uid
+    assert min(first.uid, second.uid) >= 1_000_000
+    await first.delete()
+    await second.delete()
+
+
+async def test_delete_releases_everything(runtime, policy, state_dir):
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.start()
+    cgroup = CgroupManager().cgroup(cgroups_path(container.id))
+    assert cgroup.exists()
+    assert container.uid in runtime.uids.reserved()
+    await container.delete()
+    assert not cgroup.exists()
+    assert container.uid not in runtime.uids.reserved()
+    assert not (state_dir / "bundles" / container.id).exists()
+    assert await runtime.cli.list_ids() == []
+    assert str(state_dir) not in Path("/proc/self/mountinfo").read_text()
+
+
+async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, state_dir):
+    running = await create(runtime, policy, ["sleep", "60"])
+    await running.start()
+    created = await create(runtime, policy, ["sleep", "60"])
+    kept = await create(runtime, policy, ["sleep", "60"])
+    # The owner dies here without cleaning up; a new one takes over the state directory.
+    successor = open_runtime(RuntimeName(runtime.name), state_dir)
+    removed = await successor.reconcile(keep={kept.id})
+    assert sorted(removed) == sorted([running.id, created.id])
+    with trio.fail_after(10):
+        while Path(f"/proc/{running.pid}").exists() and _state(running.pid) != "Z":
+            await trio.sleep(0.02)
+    assert await successor.cli.list_ids() == [kept.id]
+    assert set(successor.uids.reserved().values()) == {kept.id}
+    for gone in (running, created):
+        assert not CgroupManager().cgroup(cgroups_path(gone.id)).exists()
+        assert not (state_dir / "bundles" / gone.id).exists()
+    await kept.delete()
+
+
+def _state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"

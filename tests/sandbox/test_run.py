@@ -1,0 +1,112 @@
+"""One-shot runs for real: each outcome, the limits behind them, and the output cap."""
+
+import os
+
+import pytest
+
+from sandbox.errors import UnsupportedError
+from sandbox.policy import Limits, NetworkMode, NetworkPolicy, Policy
+from sandbox.runtime import Outcome
+from tests.sandbox.conftest import LOOP_DEVICES
+
+pytestmark = pytest.mark.v2vm
+
+MiB = 1 << 20
+
+
+def with_limits(policy, **limits):
+    return policy.model_copy(update={"limits": Limits(**{**policy.limits.model_dump(), **limits})})
+
+
+async def test_exit_code_and_output_pass_through(run):
+    result, out = await run(["sh", "-c", "printf hello; printf oops >&2; exit 42"])
+    assert (result.status, result.exit_code) == (Outcome.EXITED, 42)
+    assert (bytes(out.stdout), bytes(out.stderr)) == (b"hello", b"oops")
+    assert result.output_bytes == 9
+    assert not result.output_truncated
+    assert result.wall_ms > 0
+
+
+async def test_memory_limit_is_an_oom_outcome(run, policy):
+    result, _ = await run(
+        ["python3", "-c", "x = bytearray(512 << 20)"], policy=with_limits(policy, memory="48M")
+    )
+    assert (result.status, result.exit_code) == (Outcome.OOM, 137)
+    assert result.oom_kills >= 1
+    assert result.memory_peak_bytes <= 49 * MiB
+
+
+async def test_wall_clock_limit_is_a_timeout_outcome(run):
+    result, _ = await run(["sleep", "30"], time_limit=0.5)
+    assert (result.status, result.exit_code) == (Outcome.TIMEOUT, 137)
+    assert 400 < result.wall_ms < 10_000
+
+
+async def test_the_policy_timeout_applies_when_none_is_given(run, policy):
+    result, _ = await run(["sleep", "30"], policy=with_limits(policy, timeout="300ms"))
+    assert result.status is Outcome.TIMEOUT
+
+
+async def test_death_by_signal_is_a_killed_outcome(run):
+    result, _ = await run(["sh", "-c", "kill -SEGV $$"])
+    assert (result.status, result.exit_code) == (Outcome.KILLED, 128 + 11)
+
+
+async def test_refused_forks_are_noted(run, policy):
+    result, _ = await run(
+        ["sh", "-c", "for i in $(seq 40); do sleep 5 & done"],
+        policy=with_limits(policy, pids=8),
+        time_limit=20,
+    )
+    assert result.pids_limit_hit
+    assert result.pids_peak <= 8
+
+
+async def test_output_past_the_cap_is_cut_and_flagged(run, policy):
+    result, out = await run(
+        ["sh", "-c", "head -c 3000000 /dev/zero; echo tail >&2"],
+        policy=with_limits(policy, output="1M"),
+    )
+    assert result.status is Outcome.EXITED
+    assert result.output_truncated
+    assert len(out.stdout) + len(out.stderr) == MiB
+    assert result.output_bytes == 3_000_005
+
+
+async def test_stdin_reaches_the_command(run):
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"from the host\n")
+    os.close(write_end)
+    try:
+        result, out = await run(["cat"], stdin=read_end)
+    finally:
+        os.close(read_end)
+    assert bytes(out.stdout) == b"from the host\n"
+    assert result.exit_code == 0
+
+
+@pytest.mark.skipif(not LOOP_DEVICES, reason="no loop devices here for /data quotas")
+async def test_data_quota_stops_writes_at_the_limit(run, policy):
+    result, out = await run(
+        ["sh", "-c", ("dd if=/dev/zero of=/data/big bs=1M count=64 2>/dev/null; echo rc=$?; "
+                      "du -m /data/big | cut -f1")],
+        policy=with_limits(policy, disk="16M"),
+    )  # fmt: skip
+    rc, used = out.stdout.decode().split()
+    assert rc != "rc=0"
+    assert int(used) <= 16
+    assert result.status is Outcome.EXITED
+
+
+async def test_network_modes_other_than_none_are_refused_for_now(runtime, policy):
+    from sandbox.oci.spec import ProcessSpec  # noqa: PLC0415
+    from sandbox.run import run_in_sandbox  # noqa: PLC0415
+
+    egress = policy.model_copy(update={"network": NetworkPolicy(mode=NetworkMode.EGRESS)})
+
+    async def sink(_data):
+        pass
+
+    with pytest.raises(UnsupportedError, match="not available yet"):
+        await run_in_sandbox(runtime, ProcessSpec(["true"]), egress, stdout=sink, stderr=sink)
+    assert isinstance(egress, Policy)
