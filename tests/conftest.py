@@ -14,6 +14,8 @@ from kernel.config import KernelSettings
 from kernel.core import Kernel
 from tests._support import AgentosProcess, RunningKernel
 
+pytest_plugins = ["tests._containers"]
+
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:

@@ -7,7 +7,7 @@ import pytest
 from sandbox.errors import UnsupportedError
 from sandbox.policy import Limits, NetworkMode, NetworkPolicy, Policy
 from sandbox.runtime import Outcome
-from tests.sandbox.conftest import LOOP_DEVICES
+from tests._containers import LOOP_DEVICES
 
 pytestmark = pytest.mark.v2vm
 

@@ -1,4 +1,4 @@
-"""Fixtures for tests that make real containers."""
+"""Fixtures for tests that make real containers (a pytest plugin: see tests/conftest.py)."""
 
 import os
 import shutil
