@@ -7,11 +7,12 @@ import secrets
 from collections.abc import Collection
 from pathlib import Path
 
-from sandbox.cgroups import CgroupStats
+from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
 from sandbox.oci.spec import ProcessSpec
 from sandbox.policy import Policy
 from sandbox.runtime._oci_cli import Stdio
 from sandbox.runtime._types import ContainerState, ExitStatus
+from sandbox.runtime._uids import UidAllocator
 
 __all__ = ["Container", "Runtime", "new_sandbox_id"]
 
@@ -25,14 +26,21 @@ class Container(abc.ABC):
     """One sandboxed container, from creation to deletion.
 
     Attributes:
-        id: the sandbox id, also the container's and its cgroup's name.
+        id: the sandbox id, also the container's name.
         uid: the sandbox's own uid (its gid is the same number).
+        pid: the host pid of the container's init, once created.
         state: where it is in created -> running -> stopped -> deleted.
     """
 
     id: str
     uid: int
+    pid: int
     state: ContainerState
+
+    @property
+    @abc.abstractmethod
+    def cgroup(self) -> Cgroup:
+        """The container's cgroup (valid until :meth:`delete`)."""
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -64,10 +72,25 @@ class Container(abc.ABC):
 
 
 class Runtime(abc.ABC):
-    """Makes containers under one state directory; reconciles them after a restart."""
+    """Makes containers under one state directory; reconciles them after a restart.
+
+    Attributes:
+        name: runc, crun or docker.
+        state_dir: where its bundles, volumes and uid reservations live.
+        cgroups: the host's cgroups.
+        cgroup_parent: the cgroup its containers' cgroups are made in.
+        uids: its uid reservations.
+    """
 
     name: str
     state_dir: Path
+    cgroups: CgroupManager
+    cgroup_parent: str
+    uids: UidAllocator
+
+    @abc.abstractmethod
+    async def list_ids(self) -> list[str]:
+        """The ids of the containers this runtime holds now."""
 
     @abc.abstractmethod
     async def describe(self) -> str:

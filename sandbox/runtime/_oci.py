@@ -24,14 +24,14 @@ from typing import Any
 
 import trio
 
-from sandbox.cgroups import CgroupManager, CgroupStats
+from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
 from sandbox.errors import FailedPreconditionError, UnsupportedError
 from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.spec import CGROUP_PARENT, ProcessSpec, build_config, cgroups_path
 from sandbox.policy import NetworkMode, Policy
 from sandbox.runtime._base import Container, Runtime, new_sandbox_id
 from sandbox.runtime._oci_cli import OciCli, Stdio
-from sandbox.runtime._reaper import become_subreaper, wait_for_exit
+from sandbox.runtime._reaper import become_subreaper, reap_orphans, wait_for_exit
 from sandbox.runtime._types import ContainerState, ExitStatus
 from sandbox.runtime._uids import UidAllocator
 from sandbox.runtime._volumes import make_data_volume, remove_data_volume
@@ -67,10 +67,14 @@ class OciRuntime(Runtime):
         self.host = host or HostLayout.detect()
         self.uids = uids or UidAllocator(state_dir / "uids")
         self.bundles = state_dir / "bundles"
+        self.cgroup_parent = CGROUP_PARENT
         become_subreaper()
 
     async def describe(self) -> str:
         return f"{await self.cli.version()} ({self.cgroups.layout.describe()})"
+
+    async def list_ids(self) -> list[str]:
+        return await self.cli.list_ids()
 
     async def create(
         self,
@@ -130,10 +134,13 @@ class OciRuntime(Runtime):
             known |= {entry.name for entry in self.bundles.iterdir() if entry.is_dir()}
         known |= {name.rsplit("/", 1)[1] for name in self.cgroups.children(CGROUP_PARENT)}
         known |= set(self.uids.reserved().values())
+        uids = {owner: uid for uid, owner in self.uids.reserved().items()}
         removed = []
         for sandbox_id in sorted(known - keep):
             logger.warning("removing orphaned sandbox %s", sandbox_id)
             await _remove(self, sandbox_id, uid=None)
+            if sandbox_id in uids:  # if this very process made it, its init is our child
+                await trio.to_thread.run_sync(reap_orphans, uids[sandbox_id])
             removed.append(sandbox_id)
         for uid, owner in self.uids.reserved().items():
             if owner not in keep:
@@ -155,6 +162,10 @@ class OciContainer(Container):
         self._exit: ExitStatus | None = None
         self._reaping = trio.Lock()
         self._cgroup = runtime.cgroups.cgroup(cgroups_path(sandbox_id))
+
+    @property
+    def cgroup(self) -> Cgroup:
+        return self._cgroup
 
     async def start(self) -> None:
         self.state.check(ContainerState.RUNNING)
@@ -200,7 +211,9 @@ class OciContainer(Container):
         if self.state is ContainerState.DELETED:
             return
         await _remove(self._runtime, self.id, uid=self.uid)
-        if self.pid and self._exit is None:  # our adopted init: reap it once it is gone
+        # Our adopted init, once gone, is reaped here; the kernel has it reap the rest of
+        # its pid namespace before it finishes exiting.
+        if self.pid and self._exit is None:
             with trio.move_on_after(_REAP_SECONDS):
                 async with self._reaping:
                     if self._exit is None:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import trio
 
-from sandbox.cgroups import CgroupManager
-from sandbox.oci.spec import CGROUP_PARENT
 from sandbox.runtime import Outcome
 
 RUNS = 200
@@ -55,8 +53,8 @@ async def test_two_hundred_runs_leave_nothing_behind(run, runtime, state_dir):
     assert outcomes.count(Outcome.EXITED) == RUNS - RUNS // 10
     assert list((state_dir / "bundles").iterdir()) == []
     assert runtime.uids.reserved() == {}
-    assert await runtime.cli.list_ids() == []
-    assert CgroupManager().children(CGROUP_PARENT) == []
+    assert await runtime.list_ids() == []
+    assert runtime.cgroups.children(runtime.cgroup_parent) == []
     assert str(state_dir) not in Path("/proc/self/mountinfo").read_text()
     assert loop_devices() == loops
     assert sandbox_uid_processes(runtime.uids.base, runtime.uids.count) == []

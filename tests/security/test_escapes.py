@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from sandbox.cgroups import CgroupManager
-from sandbox.oci.spec import ProcessSpec, cgroups_path
+from sandbox.oci.spec import ProcessSpec
 from sandbox.policy import Limits
 from sandbox.runtime import Outcome, Stdio
 
@@ -281,7 +280,7 @@ async def test_writing_cgroup_procs_cannot_leave_the_cgroup(runtime, policy):
     )
     os.close(out_write)
     await container.start()
-    cgroup = CgroupManager().cgroup(cgroups_path(container.id))
+    cgroup = container.cgroup
     with trio.fail_after(10):
         while not cgroup.pids():
             await trio.sleep(0.02)

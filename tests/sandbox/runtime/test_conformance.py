@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from sandbox.cgroups import CgroupManager
 from sandbox.errors import FailedPreconditionError
-from sandbox.oci.spec import ProcessSpec, cgroups_path
+from sandbox.oci.spec import ProcessSpec
 from sandbox.policy import RuntimeName
 from sandbox.runtime import ContainerState, IllegalTransitionError, Stdio, open_runtime
 
@@ -155,14 +154,14 @@ async def test_each_sandbox_gets_its_own_uid(runtime, policy):
 async def test_delete_releases_everything(runtime, policy, state_dir):
     container = await create(runtime, policy, ["sleep", "60"])
     await container.start()
-    cgroup = CgroupManager().cgroup(cgroups_path(container.id))
+    cgroup = container.cgroup
     assert cgroup.exists()
     assert container.uid in runtime.uids.reserved()
     await container.delete()
     assert not cgroup.exists()
     assert container.uid not in runtime.uids.reserved()
     assert not (state_dir / "bundles" / container.id).exists()
-    assert await runtime.cli.list_ids() == []
+    assert await runtime.list_ids() == []
     assert str(state_dir) not in Path("/proc/self/mountinfo").read_text()
 
 
@@ -175,19 +174,36 @@ async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, stat
     successor = open_runtime(RuntimeName(runtime.name), state_dir)
     removed = await successor.reconcile(keep={kept.id})
     assert sorted(removed) == sorted([running.id, created.id])
-    with trio.fail_after(10):
-        while Path(f"/proc/{running.pid}").exists() and _state(running.pid) != "Z":
-            await trio.sleep(0.02)
-    assert await successor.cli.list_ids() == [kept.id]
+    for gone in (running, created):  # killed, and (made by this very process) reaped
+        assert not Path(f"/proc/{gone.pid}").exists()
+        assert zombie_children_of_uid(gone.uid) == []
+    assert await successor.list_ids() == [kept.id]
     assert set(successor.uids.reserved().values()) == {kept.id}
     for gone in (running, created):
-        assert not CgroupManager().cgroup(cgroups_path(gone.id)).exists()
+        assert not gone.cgroup.exists()
         assert not (state_dir / "bundles" / gone.id).exists()
     await kept.delete()
 
 
-def _state(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return "gone"
+def zombie_children_of_uid(uid):
+    me = str(os.getpid())
+    zombies = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields.get("PPid") == me and fields.get("Uid", "").split()[:1] == [str(uid)]:
+            zombies.append((status.parent.name, fields.get("State")))
+    return zombies
+
+
+async def test_a_collapsed_namespace_leaves_no_zombies(runtime, policy):
+    # The command leaves children behind and exits: its namespace collapses around them.
+    container = await create(runtime, policy, ["sh", "-c", "sleep 30 & sleep 30 & exit 0"])
+    await container.start()
+    await container.wait()
+    await container.delete()
+    assert zombie_children_of_uid(container.uid) == []
