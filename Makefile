@@ -18,7 +18,7 @@ PYTHON ?= $(shell for p in /usr/bin/python3 python3.13 python3.12 python3.11 pyt
 
 # System packages installed with apt-get when running as root on Debian.
 RUN_PACKAGES := python3-venv runc tini
-TEST_PACKAGES :=
+TEST_PACKAGES := docker.io
 # The unprivileged user the web tier runs as when `agentos up` starts as root.
 SERVICE_USER := agentos
 
@@ -116,7 +116,8 @@ test-v2: test-setup ## Run the v2vm-marked tests inside a pure cgroup v2 VM (roo
 	  echo "==> WARNING: skipped the cgroup v2 VM run: no v2vm tool at $(V2VM)"; \
 	else \
 	  echo "==> cgroup v2: running the v2vm tests inside a pure-v2 VM ($(V2VM))"; \
-	  $(V2VM) $(abspath $(BIN))/python -m pytest -m v2vm -p no:cacheprovider -q; \
+	  $(V2VM) /usr/bin/env AGENTOS_TEST_RUNTIMES=runc \
+	    $(abspath $(BIN))/python -m pytest -m v2vm -p no:cacheprovider -q; \
 	fi
 
 .PHONY: clean

@@ -6,6 +6,8 @@ create, start, exec, signal, kill, wait, stats, delete, and reconcile after a re
 from sandbox.runtime._base import Container as Container
 from sandbox.runtime._base import Runtime as Runtime
 from sandbox.runtime._base import new_sandbox_id as new_sandbox_id
+from sandbox.runtime._docker import DockerContainer as DockerContainer
+from sandbox.runtime._docker import DockerRuntime as DockerRuntime
 from sandbox.runtime._oci import OciContainer as OciContainer
 from sandbox.runtime._oci import OciRuntime as OciRuntime
 from sandbox.runtime._oci_cli import Stdio as Stdio
@@ -23,6 +25,8 @@ from sandbox.runtime._uids import UidAllocator as UidAllocator
 __all__ = [
     "Container",
     "ContainerState",
+    "DockerContainer",
+    "DockerRuntime",
     "ExitStatus",
     "IllegalTransitionError",
     "OciContainer",

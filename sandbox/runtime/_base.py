@@ -77,6 +77,7 @@ class Runtime(abc.ABC):
     Attributes:
         name: runc, crun or docker.
         state_dir: where its bundles, volumes and uid reservations live.
+        bundles: the directory holding one directory of files per sandbox.
         cgroups: the host's cgroups.
         cgroup_parent: the cgroup its containers' cgroups are made in.
         uids: its uid reservations.
@@ -84,13 +85,30 @@ class Runtime(abc.ABC):
 
     name: str
     state_dir: Path
+    bundles: Path
     cgroups: CgroupManager
     cgroup_parent: str
     uids: UidAllocator
 
+    def owner(self, sandbox_id: str) -> str:
+        """How this runtime names a sandbox in the shared uid reservations."""
+        return f"{self.name}:{sandbox_id}"
+
+    def owned(self) -> dict[int, str]:
+        """This runtime's uid reservations: uid -> sandbox id."""
+        mine = {}
+        for uid, owner in self.uids.reserved().items():
+            name, _, sandbox_id = owner.partition(":")
+            if name == self.name:
+                mine[uid] = sandbox_id
+        return mine
+
     @abc.abstractmethod
     async def list_ids(self) -> list[str]:
         """The ids of the containers this runtime holds now."""
+
+    async def aclose(self) -> None:  # noqa: B027 - most runtimes hold nothing to release
+        """Release what the runtime holds (a connection to its engine); its containers stay."""
 
     @abc.abstractmethod
     async def describe(self) -> str:

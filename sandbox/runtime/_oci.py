@@ -30,6 +30,7 @@ from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.spec import CGROUP_PARENT, ProcessSpec, build_config, cgroups_path
 from sandbox.policy import NetworkMode, Policy
 from sandbox.runtime._base import Container, Runtime, new_sandbox_id
+from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
 from sandbox.runtime._oci_cli import OciCli, Stdio
 from sandbox.runtime._reaper import become_subreaper, reap_orphans, wait_for_exit
 from sandbox.runtime._types import ContainerState, ExitStatus
@@ -98,7 +99,7 @@ class OciRuntime(Runtime):
         sandbox_id = sandbox_id or new_sandbox_id()
         self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.cli.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        uid = self.uids.reserve(sandbox_id)
+        uid = self.uids.reserve(self.owner(sandbox_id))
         bundle = self.bundles / sandbox_id
         container = OciContainer(self, sandbox_id, uid, bundle)
         try:
@@ -118,7 +119,8 @@ class OciRuntime(Runtime):
                 host=self.host, cgroup_mode=self.cgroups.mode, data=data,
             )  # fmt: skip
             _write_json(bundle / "config.json", config)
-            container.pid = await self.cli.create(sandbox_id, bundle, stdio)
+            async with creating_cgroups():
+                container.pid = await self.cli.create(sandbox_id, bundle, stdio)
         except BaseException:
             with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
                 await container.delete()
@@ -133,8 +135,8 @@ class OciRuntime(Runtime):
         if self.bundles.is_dir():
             known |= {entry.name for entry in self.bundles.iterdir() if entry.is_dir()}
         known |= {name.rsplit("/", 1)[1] for name in self.cgroups.children(CGROUP_PARENT)}
-        known |= set(self.uids.reserved().values())
-        uids = {owner: uid for uid, owner in self.uids.reserved().items()}
+        known |= set(self.owned().values())
+        uids = {sandbox_id: uid for uid, sandbox_id in self.owned().items()}
         removed = []
         for sandbox_id in sorted(known - keep):
             logger.warning("removing orphaned sandbox %s", sandbox_id)
@@ -142,10 +144,10 @@ class OciRuntime(Runtime):
             if sandbox_id in uids:  # if this very process made it, its init is our child
                 await trio.to_thread.run_sync(reap_orphans, uids[sandbox_id])
             removed.append(sandbox_id)
-        for uid, owner in self.uids.reserved().items():
-            if owner not in keep:
+        for uid, sandbox_id in self.owned().items():
+            if sandbox_id not in keep:
                 self.uids.release(uid)
-        await trio.to_thread.run_sync(self.cgroups.remove_if_empty, CGROUP_PARENT)
+        await trio.to_thread.run_sync(remove_parent_if_idle, self.cgroups, CGROUP_PARENT)
         return removed
 
 
@@ -231,7 +233,7 @@ async def _remove(runtime: OciRuntime, sandbox_id: str, *, uid: int | None) -> N
         if cgroup.exists():
             cgroup.kill()
             cgroup.delete()
-        runtime.cgroups.remove_if_empty(CGROUP_PARENT)
+        remove_parent_if_idle(runtime.cgroups, CGROUP_PARENT)
 
     await trio.to_thread.run_sync(drop_cgroup)
     bundle = runtime.bundles / sandbox_id
@@ -241,7 +243,7 @@ async def _remove(runtime: OciRuntime, sandbox_id: str, *, uid: int | None) -> N
     if uid is not None:
         runtime.uids.release(uid)
     else:
-        for reserved, owner in runtime.uids.reserved().items():
+        for reserved, owner in runtime.owned().items():
             if owner == sandbox_id:
                 runtime.uids.release(reserved)
 

@@ -7,10 +7,14 @@ import os
 import shutil
 from pathlib import Path
 
+import docker
+import docker.errors
+
 from sandbox.cgroups import CgroupManager, CgroupMode
 from sandbox.oci.spec import SANDBOX_INIT
 from sandbox.policy import RuntimeName
 from sandbox.runtime._base import Runtime
+from sandbox.runtime._docker import DockerRuntime
 from sandbox.runtime._oci import OciRuntime
 from sandbox.runtime._types import RuntimeUnavailableError
 
@@ -19,14 +23,25 @@ __all__ = ["open_runtime", "runtime_problem"]
 logger = logging.getLogger("agentos.sandbox.runtime")
 
 
-def runtime_problem(name: RuntimeName, cgroups: CgroupManager) -> str | None:
-    """Why ``name`` cannot run sandboxes on this host, or None if it can."""
-    if os.geteuid() != 0:
-        return "sandboxes need root (the runtime creates namespaces, cgroups and mounts)"
-    if name is RuntimeName.DOCKER:
-        return "the docker runtime is not available in this build yet"
-    binary = shutil.which(name.value)
-    if binary is None:
+def _docker_client(docker_url: str | None) -> docker.DockerClient:
+    if docker_url:
+        return docker.DockerClient(base_url=docker_url, timeout=60)
+    return docker.from_env(timeout=60)
+
+
+def _docker_problem(docker_url: str | None) -> str | None:
+    try:
+        client = _docker_client(docker_url)
+        client.ping()
+        client.close()
+    except docker.errors.DockerException as exc:
+        where = docker_url or os.environ.get("DOCKER_HOST", "the default socket")
+        return f"no Docker Engine answers at {where} ({exc})"
+    return None
+
+
+def _oci_problem(name: RuntimeName, cgroups: CgroupManager) -> str | None:
+    if shutil.which(name.value) is None:
         return f"{name.value} is not installed (apt-get install {name.value})"
     if not Path(SANDBOX_INIT).is_file():
         return f"the sandbox init {SANDBOX_INIT} is missing (apt-get install tini)"
@@ -38,10 +53,27 @@ def runtime_problem(name: RuntimeName, cgroups: CgroupManager) -> str | None:
     return None
 
 
+def runtime_problem(
+    name: RuntimeName, cgroups: CgroupManager, *, docker_url: str | None = None
+) -> str | None:
+    """Why ``name`` cannot run sandboxes on this host, or None if it can."""
+    if os.geteuid() != 0:
+        return "sandboxes need root (the runtime creates namespaces, cgroups and mounts)"
+    if name is RuntimeName.DOCKER:
+        return _docker_problem(docker_url)
+    return _oci_problem(name, cgroups)
+
+
 def open_runtime(
-    name: RuntimeName, state_dir: Path, *, cgroups: CgroupManager | None = None
+    name: RuntimeName,
+    state_dir: Path,
+    *,
+    cgroups: CgroupManager | None = None,
+    docker_url: str | None = None,
 ) -> Runtime:
     """The runtime called ``name``; for ``auto``, runc, else crun, else Docker.
+
+    Docker is found through ``docker_url``, else DOCKER_HOST, else its default socket.
 
     Raises:
         RuntimeUnavailableError: it cannot work here (for ``auto``: none can); the
@@ -55,12 +87,14 @@ def open_runtime(
     )
     problems: list[str] = []
     for candidate in candidates:
-        problem = runtime_problem(candidate, cgroups)
+        problem = runtime_problem(candidate, cgroups, docker_url=docker_url)
         if problem is None:
-            binary = Path(shutil.which(candidate.value) or candidate.value)
             if name is RuntimeName.AUTO:
                 skipped = "; ".join(problems) or "it is the first choice"
                 logger.info("runtime auto: chose %s (%s)", candidate.value, skipped)
+            if candidate is RuntimeName.DOCKER:
+                return DockerRuntime(_docker_client(docker_url), state_dir, cgroups=cgroups)
+            binary = Path(shutil.which(candidate.value) or candidate.value)
             return OciRuntime(binary, state_dir, cgroups=cgroups)
         problems.append(f"{candidate.value}: {problem}")
     raise RuntimeUnavailableError("no container runtime can run here: " + "; ".join(problems))

@@ -53,10 +53,13 @@ async def test_death_by_signal_is_a_killed_outcome(run):
 
 
 async def test_refused_forks_are_noted(run, policy):
+    forker = (
+        "import os, time\nfor _ in range(40):\n"
+        "    try:\n        if os.fork() == 0: time.sleep(5); os._exit(0)\n"
+        "    except BlockingIOError: pass\ntime.sleep(1)"
+    )
     result, _ = await run(
-        ["sh", "-c", "for i in $(seq 40); do sleep 5 & done"],
-        policy=with_limits(policy, pids=8),
-        time_limit=20,
+        ["python3", "-c", forker], policy=with_limits(policy, pids=8), time_limit=20
     )
     assert result.pids_limit_hit
     assert result.pids_peak <= 8

@@ -101,3 +101,15 @@ def test_help_shows_the_documented_options():
     for option in ("--policy", "--memory", "--cpus", "--pids", "--network", "--timeout",
                    "--runtime", "--json"):  # fmt: skip
         assert option in output
+
+
+async def test_the_docker_runtime_from_the_command_line(data_dir, dockerd):
+    result = await run_agentos(
+        "sandbox", "run", "--runtime", "docker", "--json", "--", "sh", "-c", "id -u; exit 4",
+        env=agentos_env(data_dir, DOCKER_HOST=dockerd),
+    )  # fmt: skip
+    assert result.returncode == 4
+    uid = int(result.stdout.decode().splitlines()[0])
+    assert uid >= 1_000_000
+    assert result_line(result.stdout)["status"] == "exited"
+    assert list((data_dir / "sandbox" / "docker").iterdir()) == []

@@ -9,8 +9,8 @@ import trio
 
 from sandbox.errors import FailedPreconditionError
 from sandbox.oci.spec import ProcessSpec
-from sandbox.policy import RuntimeName
-from sandbox.runtime import ContainerState, IllegalTransitionError, Stdio, open_runtime
+from sandbox.runtime import ContainerState, IllegalTransitionError, Stdio
+from tests._containers import successor_of
 
 pytestmark = pytest.mark.v2vm
 
@@ -171,14 +171,14 @@ async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, stat
     created = await create(runtime, policy, ["sleep", "60"])
     kept = await create(runtime, policy, ["sleep", "60"])
     # The owner dies here without cleaning up; a new one takes over the state directory.
-    successor = open_runtime(RuntimeName(runtime.name), state_dir)
+    successor = successor_of(runtime, state_dir)
     removed = await successor.reconcile(keep={kept.id})
     assert sorted(removed) == sorted([running.id, created.id])
     for gone in (running, created):  # killed, and (made by this very process) reaped
         assert not Path(f"/proc/{gone.pid}").exists()
         assert zombie_children_of_uid(gone.uid) == []
     assert await successor.list_ids() == [kept.id]
-    assert set(successor.uids.reserved().values()) == {kept.id}
+    assert set(successor.owned().values()) == {kept.id}
     for gone in (running, created):
         assert not gone.cgroup.exists()
         assert not (state_dir / "bundles" / gone.id).exists()

@@ -1,0 +1,461 @@
+"""Containers through a Docker Engine (docker SDK), hardened as the OCI ones are.
+
+The same hardening, in Docker's terms: the sandbox's own uid:gid, every capability
+dropped, no-new-privileges, our seccomp profile, a read-only root, network none, the same
+tini as PID 1 as under runc, private ipc and cgroup namespaces, the limits as HostConfig, the
+host's /usr bound read-only, the sandbox's /etc files and /data bound in. Docker keeps
+its default masked /proc paths and device list, which match ours.
+
+Docker takes no file descriptors for a container's stdio, so the runtime attaches before
+starting and copies the demultiplexed streams into the caller's descriptors in a thread.
+The SDK is synchronous: every call runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+import trio
+from docker.types import Mount, Ulimit
+from docker.utils.socket import STDERR, STDOUT, frames_iter
+
+from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
+from sandbox.errors import FailedPreconditionError, UnsupportedError
+from sandbox.oci.rootfs import HostLayout, build_rootfs
+from sandbox.oci.seccomp import sandbox_seccomp
+from sandbox.oci.spec import SANDBOX_INIT, ProcessSpec
+from sandbox.policy import NetworkMode, Policy
+from sandbox.runtime._base import Container, Runtime, new_sandbox_id
+from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
+from sandbox.runtime._docker_image import BASE_IMAGE, base_image_tar
+from sandbox.runtime._oci_cli import Stdio
+from sandbox.runtime._types import ContainerState, ExitStatus, RuntimeFailedError
+from sandbox.runtime._uids import UidAllocator
+from sandbox.runtime._volumes import make_data_volume, remove_data_volume
+
+__all__ = ["DockerContainer", "DockerRuntime"]
+
+logger = logging.getLogger("agentos.sandbox.runtime")
+
+LABEL = "agentos.sandbox"
+_NO_STATS = CgroupStats(
+    memory_current=0, memory_peak=None, oom_kills=0, pids_current=0, pids_peak=None,
+    pids_limit_hits=0, cpu_usage_us=0, cpu_periods=0, cpu_throttled_periods=0,
+    cpu_throttled_us=0,
+)  # fmt: skip
+_CLEANUP_SECONDS = 30.0
+_ETC_FILES = ("passwd", "group", "nsswitch.conf")
+
+
+def _env(process: ProcessSpec, home: str) -> list[str]:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp",  # noqa: S108 - inside the sandbox
+    }
+    env.update(process.env)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+class DockerRuntime(Runtime):
+    """Sandboxes as containers of a Docker Engine.
+
+    Args:
+        client: the engine to use.
+        state_dir: where bundles (the /etc files, /data) and uid reservations live.
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        state_dir: Path,
+        *,
+        cgroups: CgroupManager | None = None,
+        host: HostLayout | None = None,
+        uids: UidAllocator | None = None,
+    ) -> None:
+        self.client = client
+        self.state_dir = state_dir
+        self.cgroups = cgroups or CgroupManager()
+        self.host = host or HostLayout.detect()
+        self.uids = uids or UidAllocator(state_dir / "uids")
+        self.bundles = state_dir / "docker"
+        self.cgroup_parent = "agentos-docker"
+        self._image_ready = False
+
+    async def aclose(self) -> None:
+        await trio.to_thread.run_sync(self.client.close)
+
+    async def describe(self) -> str:
+        version = await trio.to_thread.run_sync(self.client.version)
+        return f"docker {version.get('Version', '?')} ({self.cgroups.layout.describe()})"
+
+    async def list_ids(self) -> list[str]:
+        found = await trio.to_thread.run_sync(
+            lambda: self.client.containers.list(all=True, filters={"label": LABEL})
+        )
+        return sorted(c.labels[LABEL] for c in found)
+
+    async def _ensure_image(self) -> None:
+        if self._image_ready:
+            return
+
+        def ensure() -> None:
+            try:
+                self.client.images.get(BASE_IMAGE)
+            except docker.errors.ImageNotFound:
+                repository, tag = BASE_IMAGE.split(":")
+                self.client.api.import_image_from_data(
+                    base_image_tar(self.host), repository=repository, tag=tag
+                )
+                logger.info("built the sandbox base image %s from local files", BASE_IMAGE)
+
+        await trio.to_thread.run_sync(ensure)
+        self._image_ready = True
+
+    async def create(
+        self,
+        process: ProcessSpec,
+        policy: Policy,
+        *,
+        stdio: Stdio,
+        data: Path | None = None,
+        sandbox_id: str | None = None,
+    ) -> DockerContainer:
+        if policy.network.mode is not NetworkMode.NONE:
+            msg = (
+                f"network mode {policy.network.mode.value!r} is not available yet: "
+                "sandboxes have no network beyond loopback (mode 'none')"
+            )
+            raise UnsupportedError(msg)
+        for mount in policy.mounts:
+            if not await trio.Path(mount.source).exists():
+                msg = f"policy {policy.name!r} mounts {mount.source}, which does not exist"
+                raise FailedPreconditionError(msg)
+        await self._ensure_image()
+        sandbox_id = sandbox_id or new_sandbox_id()
+        self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)
+        uid = self.uids.reserve(self.owner(sandbox_id))
+        bundle = self.bundles / sandbox_id
+        container = DockerContainer(self, sandbox_id, uid, bundle)
+        try:
+            bundle.mkdir(mode=0o700)
+            scratch = bundle / "root"  # only its /etc is used: the files bound in below
+            await trio.to_thread.run_sync(
+                lambda: build_rootfs(scratch, self.host, uid=uid, gid=uid, hostname="sandbox")
+            )
+            if data is None:
+                data = await make_data_volume(bundle, uid=uid, gid=uid, quota=policy.limits.disk)
+            options = self._options(sandbox_id, process, policy, uid, data, scratch / "etc", stdio)
+            handle = await trio.to_thread.run_sync(lambda: self.client.containers.create(**options))
+            container.bind(handle, stdio)
+        except docker.errors.APIError as exc:
+            with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
+                await container.delete()
+            raise RuntimeFailedError(f"docker create failed: {exc.explanation or exc}") from exc
+        except BaseException:
+            with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
+                await container.delete()
+            raise
+        container.state = ContainerState.CREATED
+        return container
+
+    def _options(
+        self,
+        sandbox_id: str,
+        process: ProcessSpec,
+        policy: Policy,
+        uid: int,
+        data: Path,
+        etc: Path,
+        stdio: Stdio,
+    ) -> dict[str, Any]:
+        limits = policy.limits
+        mounts = [Mount("/usr", os.fspath(self.host.root / "usr"), type="bind", read_only=True)]
+        mounts += [
+            Mount(f"/{name}", os.fspath(self.host.root / name), type="bind", read_only=True)
+            for name in (*self.host.dirs, *self.host.files)
+        ]
+        mounts += [
+            Mount(f"/etc/{name}", os.fspath(etc / name), type="bind", read_only=True)
+            for name in _ETC_FILES
+        ]
+        mounts.append(Mount("/data", os.fspath(data), type="bind", read_only=False))
+        mounts += [
+            Mount(str(m.destination), str(m.source), type="bind", read_only=True)
+            for m in policy.mounts
+        ]
+        tmpfs = f"rw,nosuid,nodev,size={limits.tmpfs},mode=1777,uid={uid},gid={uid}"
+        options: dict[str, Any] = {
+            "image": BASE_IMAGE,
+            "command": [SANDBOX_INIT, "--", *process.argv],  # the same init as under runc
+            "name": sandbox_id,
+            "labels": {LABEL: sandbox_id},
+            "user": f"{uid}:{uid}",
+            "working_dir": process.cwd or "/data",
+            "environment": _env(process, "/data"),
+            "hostname": "sandbox",
+            "network_mode": "none",
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true", "seccomp=" + json.dumps(sandbox_seccomp())],
+            "ipc_mode": "private",
+            "cgroupns": "private",
+            "cgroup_parent": f"/{self.cgroup_parent}",
+            "mem_limit": limits.memory,
+            "memswap_limit": limits.memory,  # no swap
+            "nano_cpus": max(10_000_000, round(limits.cpus * 1e9)),
+            "pids_limit": limits.pids,
+            "ulimits": [
+                Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
+            "tmpfs": {"/tmp": tmpfs},  # noqa: S108 - inside the sandbox
+            "shm_size": min(64 << 20, limits.tmpfs),
+            "mounts": mounts,
+            "oom_score_adj": 500,
+            "stdin_open": stdio.stdin is not None,
+        }
+        if limits.memory_high is not None:
+            options["mem_reservation"] = limits.memory_high
+        return options
+
+    async def reconcile(self, *, keep: Collection[str] = ()) -> list[str]:
+        keep = set(keep)
+        known = set(await self.list_ids())
+        if self.bundles.is_dir():
+            known |= {entry.name for entry in self.bundles.iterdir() if entry.is_dir()}
+        removed = []
+        for sandbox_id in sorted(known - keep):
+            logger.warning("removing orphaned sandbox %s", sandbox_id)
+            await _remove(self, sandbox_id, uid=None)
+            removed.append(sandbox_id)
+        await trio.to_thread.run_sync(remove_parent_if_idle, self.cgroups, self.cgroup_parent)
+        for uid, sandbox_id in self.owned().items():
+            if sandbox_id not in keep:
+                self.uids.release(uid)
+        return removed
+
+
+class _Streams:
+    """Copies a container's attached stdout/stderr into the caller's descriptors."""
+
+    def __init__(self, socket: Any, stdio: Stdio) -> None:
+        self._socket = socket
+        self._out = os.dup(stdio.stdout) if stdio.stdout is not None else None
+        self._err = os.dup(stdio.stderr) if stdio.stderr is not None else None
+        self._in = os.dup(stdio.stdin) if stdio.stdin is not None else None
+        self._threads = [threading.Thread(target=self._copy_out, daemon=True)]
+        if self._in is not None:
+            self._threads.append(threading.Thread(target=self._copy_in, daemon=True))
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def _copy_out(self) -> None:
+        try:
+            for stream, data in frames_iter(self._socket, tty=False):
+                fd = self._out if stream == STDOUT else self._err if stream == STDERR else None
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.write(fd, data)
+        except OSError:
+            pass
+        finally:
+            for fd in (self._out, self._err):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection for good (the SDK's wrapper alone leaves the socket open)."""
+        raw = getattr(self._socket, "_sock", None)
+        with contextlib.suppress(OSError):
+            self._socket.close()
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.close()
+
+    def join(self) -> None:
+        """Wait until every stream has been copied."""
+        for thread in self._threads:
+            thread.join()
+
+    def _copy_in(self) -> None:
+        assert self._in is not None
+        raw = self._socket._sock  # noqa: SLF001 - the SDK's SocketIO wraps the real socket
+        try:
+            while chunk := os.read(self._in, 65536):
+                raw.sendall(chunk)
+            raw.shutdown(1)  # SHUT_WR: EOF on the container's stdin
+        except OSError:
+            pass
+        finally:
+            os.close(self._in)
+
+
+class DockerContainer(Container):
+    """A container made by :class:`DockerRuntime`."""
+
+    def __init__(self, runtime: DockerRuntime, sandbox_id: str, uid: int, bundle: Path) -> None:
+        self._runtime = runtime
+        self.id = sandbox_id
+        self.uid = uid
+        self.bundle = bundle
+        self.pid = 0
+        self.state = ContainerState.CREATED
+        self._handle: Any = None
+        self._streams: _Streams | None = None
+        self._exit: ExitStatus | None = None
+        self._waiting = trio.Lock()
+        self._last_stats: CgroupStats | None = None
+        self._oom_killed = False
+        self._cgroup_name = f"{runtime.cgroup_parent}/{sandbox_id}"
+
+    def bind(self, handle: Any, stdio: Stdio) -> None:
+        """Attach to a freshly created Docker container (before it starts)."""
+        self._handle = handle
+        self._cgroup_name = f"{self._runtime.cgroup_parent}/{handle.id}"
+        params = {
+            "stdout": 1,
+            "stderr": 1,
+            "stream": 1,
+            "stdin": 1 if stdio.stdin is not None else 0,
+        }
+        socket = self._runtime.client.api.attach_socket(handle.id, params=params)
+        self._streams = _Streams(socket, stdio)
+        self._streams.start()
+
+    @property
+    def cgroup(self) -> Cgroup:
+        return self._runtime.cgroups.cgroup(self._cgroup_name)
+
+    async def start(self) -> None:
+        self.state.check(ContainerState.RUNNING)
+        try:
+            async with creating_cgroups():  # docker makes the cgroup at start
+                await trio.to_thread.run_sync(self._handle.start)
+            await trio.to_thread.run_sync(self._handle.reload)
+        except docker.errors.APIError as exc:
+            raise RuntimeFailedError(f"docker start failed: {exc.explanation or exc}") from exc
+        self.pid = int(self._handle.attrs["State"]["Pid"])
+        self.state = ContainerState.RUNNING
+
+    async def wait(self) -> ExitStatus:
+        async with self._waiting:
+            if self._exit is None:
+                if self.state is ContainerState.CREATED:
+                    msg = f"sandbox {self.id} has not been started"
+                    raise FailedPreconditionError(msg)
+                result = await self._wait_for_engine()
+                await trio.to_thread.run_sync(self._handle.reload)
+                self._oom_killed = bool(self._handle.attrs["State"].get("OOMKilled"))
+                self._exit = ExitStatus.from_init(ExitStatus(code=int(result["StatusCode"])))
+                self.state = ContainerState.STOPPED
+        return self._exit
+
+    async def _wait_for_engine(self) -> dict[str, Any]:
+        """Docker's wait, a second at a time, so that cancellation never strands a thread."""
+        while True:
+            try:
+                result: dict[str, Any] = await trio.to_thread.run_sync(
+                    lambda: self._handle.wait(timeout=1)
+                )
+            except requests.exceptions.ConnectionError:  # the second passed: ask again
+                continue
+            return result
+
+    async def signal(self, signum: int) -> None:
+        if self._exit is None and self.state is ContainerState.RUNNING:
+            with contextlib.suppress(docker.errors.APIError):
+                await trio.to_thread.run_sync(lambda: self._handle.kill(signal=signum))
+
+    async def kill(self) -> None:
+        if self.state is ContainerState.DELETED or self._handle is None:
+            return
+        with contextlib.suppress(docker.errors.APIError):
+            await trio.to_thread.run_sync(lambda: self._handle.kill(signal="SIGKILL"))
+
+    async def stats(self) -> CgroupStats:
+        """Live counters; once stopped, the last ones read.
+
+        Docker removes a container's cgroup as soon as it stops, so the final counters
+        are the last ones read while it ran (none, for a command that ended before the
+        first read), with Docker's own OOMKilled flag for a kill at the very end.
+        """
+        try:
+            stats = await trio.to_thread.run_sync(self.cgroup.stats)
+        except FileNotFoundError:
+            if self.state is ContainerState.RUNNING:
+                raise
+            last = self._last_stats or _NO_STATS
+            return dataclasses.replace(
+                last,
+                memory_current=0,
+                pids_current=0,
+                oom_kills=max(last.oom_kills, 1 if self._oom_killed else 0),
+            )
+        self._last_stats = stats
+        return stats
+
+    async def exec(self, process: ProcessSpec, stdio: Stdio) -> ExitStatus:
+        if self.state is not ContainerState.RUNNING:
+            msg = f"sandbox {self.id} is {self.state.value}, not running"
+            raise FailedPreconditionError(msg)
+        api = self._runtime.client.api
+
+        def run() -> int:
+            created = api.exec_create(
+                self._handle.id, list(process.argv), user=f"{self.uid}:{self.uid}",
+                workdir=process.cwd or "/data", environment=_env(process, "/data"),
+            )  # fmt: skip
+            socket = api.exec_start(created["Id"], socket=True)
+            streams = _Streams(socket, Stdio(stdout=stdio.stdout, stderr=stdio.stderr))
+            streams.start()
+            streams.join()
+            return int(api.exec_inspect(created["Id"])["ExitCode"])
+
+        # Not abandoned on cancellation: the process ends when the container is killed.
+        return ExitStatus(code=await trio.to_thread.run_sync(run))
+
+    async def delete(self) -> None:
+        if self.state is ContainerState.DELETED:
+            return
+        await _remove(self._runtime, self.id, uid=self.uid)
+        self.state = ContainerState.DELETED
+
+
+async def _remove(runtime: DockerRuntime, sandbox_id: str, *, uid: int | None) -> None:
+    def remove_container() -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            runtime.client.containers.get(sandbox_id).remove(force=True)
+
+    await trio.to_thread.run_sync(remove_container)
+    await trio.to_thread.run_sync(remove_parent_if_idle, runtime.cgroups, runtime.cgroup_parent)
+    bundle = runtime.bundles / sandbox_id
+    if bundle.exists():
+        await remove_data_volume(bundle)
+        await trio.to_thread.run_sync(shutil.rmtree, bundle)
+    if uid is not None:
+        runtime.uids.release(uid)
+    else:
+        for reserved, owner in runtime.owned().items():
+            if owner == sandbox_id:
+                runtime.uids.release(reserved)
