@@ -18,7 +18,8 @@ PYTHON ?= $(shell for p in /usr/bin/python3 python3.13 python3.12 python3.11 pyt
 
 # System packages installed with apt-get when running as root on Debian.
 RUN_PACKAGES := python3-venv runc tini
-TEST_PACKAGES := docker.io
+TEST_PACKAGES := docker.io crun
+BENCH_PACKAGES := docker.io bubblewrap
 # The unprivileged user the web tier runs as when `agentos up` starts as root.
 SERVICE_USER := agentos
 
@@ -116,9 +117,14 @@ test-v2: test-setup ## Run the v2vm-marked tests inside a pure cgroup v2 VM (roo
 	  echo "==> WARNING: skipped the cgroup v2 VM run: no v2vm tool at $(V2VM)"; \
 	else \
 	  echo "==> cgroup v2: running the v2vm tests inside a pure-v2 VM ($(V2VM))"; \
-	  $(V2VM) /usr/bin/env AGENTOS_TEST_RUNTIMES=runc \
+	  $(V2VM) /usr/bin/env AGENTOS_TEST_RUNTIMES=runc,crun \
 	    $(abspath $(BIN))/python -m pytest -m v2vm -p no:cacheprovider -q; \
 	fi
+
+.PHONY: bench
+bench: setup ## Run every benchmark in bench/ and print its table (root)
+	@$(call apt_install,$(BENCH_PACKAGES))
+	@for script in bench/*.py; do echo "==> $$script"; $(BIN)/python $$script || exit 1; done
 
 .PHONY: clean
 clean: ## Remove the venv and caches

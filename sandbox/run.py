@@ -8,7 +8,6 @@ full pipe, and the result says it was cut. Nothing is buffered without bound.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -19,7 +18,8 @@ import trio
 
 from sandbox.oci.spec import ProcessSpec
 from sandbox.policy import Policy
-from sandbox.runtime import Container, ExitStatus, Outcome, Runtime, Stdio
+from sandbox.pool import WarmPool, prepare
+from sandbox.runtime import Container, ExitStatus, Outcome, Runtime
 
 __all__ = ["RunResult", "Sink", "run_in_sandbox"]
 
@@ -119,7 +119,7 @@ def _outcome(status: ExitStatus, *, timed_out: bool, oom_kills: int) -> tuple[Ou
     return Outcome.EXITED, status.shell_code
 
 
-async def run_in_sandbox(
+async def run_in_sandbox(  # noqa: PLR0913 - each keyword is an option of one run
     runtime: Runtime,
     process: ProcessSpec,
     policy: Policy,
@@ -129,6 +129,7 @@ async def run_in_sandbox(
     stdin: int | None = None,
     time_limit: float | None = None,
     data: Path | None = None,
+    pool: WarmPool | None = None,
 ) -> RunResult:
     """Run ``process`` in a new sandbox under ``policy``; always delete the sandbox.
 
@@ -142,29 +143,29 @@ async def run_in_sandbox(
         time_limit: wall-clock limit in seconds, then the sandbox is killed; the
             policy's ``timeout`` when None.
         data: a host directory to show at /data instead of a fresh one.
+        pool: take a ready sandbox from here when it fits (same runtime and policy, no
+            stdin, no data directory of the caller's).
     """
     limit = time_limit if time_limit is not None else policy.limits.timeout
     budget = _Budget(policy.limits.output)
     peaks = _Peaks()
-    out_read, out_write = os.pipe()
-    err_read, err_write = os.pipe()
-    try:
-        container = await runtime.create(
-            process, policy, stdio=Stdio(stdin=stdin, stdout=out_write, stderr=err_write), data=data
-        )
-    except BaseException:
-        os.close(out_read)
-        os.close(err_read)
-        raise
-    finally:
-        os.close(out_write)  # the container holds its own copies now
-        os.close(err_write)
+    fits_pool = (
+        pool is not None and pool.runtime is runtime and pool.policy == policy
+        and stdin is None and data is None
+    )  # fmt: skip
+    if fits_pool:
+        assert pool is not None
+        prepared = await pool.take(process)
+    else:
+        prepared = await prepare(runtime, process, policy, stdin=stdin, data=data)
+    container = prepared.container
     timed_out = False
     try:
         async with trio.open_nursery() as outer:
             async with trio.open_nursery() as streams:
-                streams.start_soon(_pump, out_read, stdout, budget)
-                streams.start_soon(_pump, err_read, stderr, budget)
+                streams.start_soon(_pump, prepared.stdout, stdout, budget)
+                streams.start_soon(_pump, prepared.stderr, stderr, budget)
+                prepared.stdout = prepared.stderr = -1  # the pumps own them now
                 started = time.monotonic()
                 await container.start()
                 outer.start_soon(peaks.sample, container)  # the command's, not runc's setup
@@ -181,8 +182,7 @@ async def run_in_sandbox(
             outer.cancel_scope.cancel()
         stats = await container.stats()
     finally:
-        with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
-            await container.delete()
+        await prepared.discard()
     outcome, exit_code = _outcome(status, timed_out=timed_out, oom_kills=stats.oom_kills)
     return RunResult(
         sandbox_id=container.id,

@@ -2,10 +2,8 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import docker
@@ -17,6 +15,7 @@ from sandbox.oci.spec import ProcessSpec
 from sandbox.policy import Policy, RuntimeName, builtin_policy
 from sandbox.run import run_in_sandbox
 from sandbox.runtime import DockerRuntime, open_runtime, runtime_problem
+from sandbox.testing import private_dockerd
 
 LOOP_DEVICES = Path("/dev/loop-control").exists()
 
@@ -35,60 +34,17 @@ def state_dir():
 TEST_RUNTIMES = os.environ.get("AGENTOS_TEST_RUNTIMES", "runc,docker").split(",")
 
 
-def _answers(path):
-    """Whether something accepts connections on the Unix socket ``path``."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(path))
-        except OSError:
-            return False
-        return True
-
-
 @pytest.fixture(scope="session")
 def dockerd():
-    """A Docker Engine of the tests' own, on a private socket; stopped and removed at the end.
-
-    Bridge networking and iptables are off: it must leave the host's network alone, and
-    sandboxes use network none.
-    """
-    binary = shutil.which("dockerd")
-    if binary is None or os.geteuid() != 0:
+    """A Docker Engine of the tests' own, on a private socket, for the whole session."""
+    if shutil.which("dockerd") is None or os.geteuid() != 0:
         pytest.skip("dockerd is not installed (apt-get install docker.io) or not root")
-    root = Path(tempfile.mkdtemp(prefix="aos-dockerd-", dir="/tmp"))
-    url = f"unix://{root}/docker.sock"
-    log = (root / "dockerd.log").open("wb")
-    process = subprocess.Popen(
-        [binary, "--host", url, "--data-root", str(root / "data"),
-         "--exec-root", str(root / "exec"), "--pidfile", str(root / "dockerd.pid"),
-         "--bridge", "none", "--iptables=false", "--ip-masq=false", "--userland-proxy=false"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(root / "docker.sock"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((root / "dockerd.log").read_text()[-2000:])
-            time.sleep(0.2)
-        client = docker.DockerClient(base_url=url, timeout=10)  # asks the version at once
-        client.ping()
+    with private_dockerd() as url:
         yield url
+        client = docker.DockerClient(base_url=url, timeout=10)
         for container in client.containers.list(all=True):
             container.remove(force=True)
         client.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-                  if line.split()[4].startswith(str(root))]  # fmt: skip
-        for mountpoint in sorted(mounts, reverse=True):
-            subprocess.run(["umount", "-l", mountpoint], check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def successor_of(runtime, state_dir):

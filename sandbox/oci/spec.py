@@ -24,12 +24,14 @@ from sandbox.oci.seccomp import sandbox_seccomp
 from sandbox.policy import Policy
 
 __all__ = [
+    "LAUNCH_DIR",
     "MASKED_PATHS",
     "READONLY_PATHS",
     "SANDBOX_INIT",
     "ProcessSpec",
     "build_config",
     "cgroups_path",
+    "sandbox_environment",
 ]
 
 MASKED_PATHS = (
@@ -43,6 +45,8 @@ _CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambien
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHM_MAX = 64 << 20
 CGROUP_PARENT = "agentos"
+LAUNCH_DIR = "/run/agentos/launch"
+"""Where a pre-created (pooled) sandbox reads the command it will run, read-only."""
 SANDBOX_INIT = "/usr/bin/tini-static"
 """PID 1 of every sandbox (from the host's /usr): it forwards signals to the command, which
 as PID 1 itself would ignore any it has no handler for, and reaps orphaned children."""
@@ -83,7 +87,8 @@ def cgroups_path(sandbox_id: str) -> str:
     return f"{CGROUP_PARENT}/{sandbox_id}"
 
 
-def _environment(process: ProcessSpec, *, home: str) -> list[str]:
+def sandbox_environment(process: ProcessSpec, *, home: str) -> dict[str, str]:
+    """A sandboxed command's environment: the defaults, then the process's own variables."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
         "HOME": home,
@@ -91,7 +96,7 @@ def _environment(process: ProcessSpec, *, home: str) -> list[str]:
         "TMPDIR": "/tmp",  # noqa: S108 - inside the sandbox
     }
     env.update(process.env)
-    return [f"{name}={value}" for name, value in env.items()]
+    return env
 
 
 def _mount(destination: str, kind: str, source: str, *options: str) -> dict[str, Any]:
@@ -99,7 +104,13 @@ def _mount(destination: str, kind: str, source: str, *options: str) -> dict[str,
 
 
 def _mounts(
-    policy: Policy, host: HostLayout, data: Path | None, *, tmp_uid: int, tmp_gid: int
+    policy: Policy,
+    host: HostLayout,
+    data: Path | None,
+    launch: Path | None,
+    *,
+    tmp_uid: int,
+    tmp_gid: int,
 ) -> list[dict[str, Any]]:
     tmpfs = policy.limits.tmpfs
     shm = min(_SHM_MAX, tmpfs)
@@ -119,6 +130,10 @@ def _mounts(
     ]  # fmt: skip
     if data is not None:
         mounts.append(_mount("/data", "bind", os.fspath(data), "rbind", "rw", "nosuid", "nodev"))
+    if launch is not None:
+        mounts.append(
+            _mount(LAUNCH_DIR, "bind", os.fspath(launch), "rbind", "ro", "nosuid", "nodev")
+        )
     mounts += [
         _mount(str(m.destination), "bind", str(m.source), "rbind", "ro", "nosuid", "nodev")
         for m in policy.mounts
@@ -143,7 +158,7 @@ def _resources(policy: Policy, cgroup_mode: CgroupMode) -> dict[str, Any]:
     return resources
 
 
-def build_config(
+def build_config(  # noqa: PLR0913 - each keyword is one input of the config
     *,
     sandbox_id: str,
     process: ProcessSpec,
@@ -153,6 +168,7 @@ def build_config(
     host: HostLayout,
     cgroup_mode: CgroupMode,
     data: Path | None = None,
+    launch: Path | None = None,
 ) -> dict[str, Any]:
     """The ``config.json`` for one sandbox whose rootfs is the bundle's ``rootfs/``.
 
@@ -165,6 +181,7 @@ def build_config(
         host: how the host lays out /usr.
         cgroup_mode: where memory.high can be set.
         data: a host directory shown read-write at /data.
+        launch: a host directory shown read-only at :data:`LAUNCH_DIR` (pooled sandboxes).
     """
     if uid <= 0 or gid <= 0:
         msg = "a sandbox never runs as root"
@@ -176,7 +193,7 @@ def build_config(
             "terminal": False,
             "user": {"uid": uid, "gid": gid, "additionalGids": []},
             "args": [SANDBOX_INIT, "--", *process.argv],
-            "env": _environment(process, home=home),
+            "env": [f"{k}={v}" for k, v in sandbox_environment(process, home=home).items()],
             "cwd": process.cwd or home,
             "noNewPrivileges": True,
             "capabilities": {name: [] for name in _CAPABILITY_SETS},
@@ -192,7 +209,7 @@ def build_config(
         },
         "root": {"path": "rootfs", "readonly": True},
         "hostname": "sandbox",
-        "mounts": _mounts(policy, host, data, tmp_uid=uid, tmp_gid=gid),
+        "mounts": _mounts(policy, host, data, launch, tmp_uid=uid, tmp_gid=gid),
         "linux": {
             "cgroupsPath": "/" + cgroups_path(sandbox_id),
             "namespaces": [{"type": name} for name in _NAMESPACES],

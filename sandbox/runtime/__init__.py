@@ -8,12 +8,14 @@ from sandbox.runtime._base import Runtime as Runtime
 from sandbox.runtime._base import new_sandbox_id as new_sandbox_id
 from sandbox.runtime._docker import DockerContainer as DockerContainer
 from sandbox.runtime._docker import DockerRuntime as DockerRuntime
+from sandbox.runtime._docker_image import BASE_IMAGE as BASE_IMAGE
 from sandbox.runtime._oci import OciContainer as OciContainer
 from sandbox.runtime._oci import OciRuntime as OciRuntime
 from sandbox.runtime._oci_cli import Stdio as Stdio
 from sandbox.runtime._reaper import become_subreaper as become_subreaper
 from sandbox.runtime._select import open_runtime as open_runtime
 from sandbox.runtime._select import runtime_problem as runtime_problem
+from sandbox.runtime._select import unix_socket_answers as unix_socket_answers
 from sandbox.runtime._types import ContainerState as ContainerState
 from sandbox.runtime._types import ExitStatus as ExitStatus
 from sandbox.runtime._types import IllegalTransitionError as IllegalTransitionError
@@ -23,6 +25,7 @@ from sandbox.runtime._types import RuntimeUnavailableError as RuntimeUnavailable
 from sandbox.runtime._uids import UidAllocator as UidAllocator
 
 __all__ = [
+    "BASE_IMAGE",
     "Container",
     "ContainerState",
     "DockerContainer",
@@ -41,4 +44,5 @@ __all__ = [
     "new_sandbox_id",
     "open_runtime",
     "runtime_problem",
+    "unix_socket_answers",
 ]

@@ -123,6 +123,7 @@ class Runtime(abc.ABC):
         stdio: Stdio,
         data: Path | None = None,
         sandbox_id: str | None = None,
+        launch_dir: Path | None = None,
     ) -> Container:
         """Create (not start) a container.
 
@@ -133,6 +134,8 @@ class Runtime(abc.ABC):
             data: a host directory to show at /data; by default a fresh private one,
                 with the policy's disk quota.
             sandbox_id: its id; a fresh one by default.
+            launch_dir: a host directory to show read-only at ``LAUNCH_DIR`` (how a
+                pooled sandbox learns its command after creation).
 
         Raises:
             UnsupportedError: the policy asks for what this runtime cannot do yet.

@@ -35,7 +35,7 @@ from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
 from sandbox.errors import FailedPreconditionError, UnsupportedError
 from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.seccomp import sandbox_seccomp
-from sandbox.oci.spec import SANDBOX_INIT, ProcessSpec
+from sandbox.oci.spec import LAUNCH_DIR, SANDBOX_INIT, ProcessSpec, sandbox_environment
 from sandbox.policy import NetworkMode, Policy
 from sandbox.runtime._base import Container, Runtime, new_sandbox_id
 from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
@@ -60,14 +60,7 @@ _ETC_FILES = ("passwd", "group", "nsswitch.conf")
 
 
 def _env(process: ProcessSpec, home: str) -> list[str]:
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
-        "HOME": home,
-        "LANG": "C.UTF-8",
-        "TMPDIR": "/tmp",  # noqa: S108 - inside the sandbox
-    }
-    env.update(process.env)
-    return [f"{k}={v}" for k, v in env.items()]
+    return [f"{k}={v}" for k, v in sandbox_environment(process, home=home).items()]
 
 
 class DockerRuntime(Runtime):
@@ -136,6 +129,7 @@ class DockerRuntime(Runtime):
         stdio: Stdio,
         data: Path | None = None,
         sandbox_id: str | None = None,
+        launch_dir: Path | None = None,
     ) -> DockerContainer:
         if policy.network.mode is not NetworkMode.NONE:
             msg = (
@@ -162,6 +156,10 @@ class DockerRuntime(Runtime):
             if data is None:
                 data = await make_data_volume(bundle, uid=uid, gid=uid, quota=policy.limits.disk)
             options = self._options(sandbox_id, process, policy, uid, data, scratch / "etc", stdio)
+            if launch_dir is not None:
+                options["mounts"].append(
+                    Mount(LAUNCH_DIR, os.fspath(launch_dir), type="bind", read_only=True)
+                )
             handle = await trio.to_thread.run_sync(lambda: self.client.containers.create(**options))
             container.bind(handle, stdio)
         except docker.errors.APIError as exc:

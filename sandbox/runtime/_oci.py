@@ -85,6 +85,7 @@ class OciRuntime(Runtime):
         stdio: Stdio,
         data: Path | None = None,
         sandbox_id: str | None = None,
+        launch_dir: Path | None = None,
     ) -> OciContainer:
         if policy.network.mode is not NetworkMode.NONE:
             msg = (
@@ -116,7 +117,7 @@ class OciRuntime(Runtime):
                 data = await make_data_volume(bundle, uid=uid, gid=uid, quota=policy.limits.disk)
             config = build_config(
                 sandbox_id=sandbox_id, process=process, policy=policy, uid=uid, gid=uid,
-                host=self.host, cgroup_mode=self.cgroups.mode, data=data,
+                host=self.host, cgroup_mode=self.cgroups.mode, data=data, launch=launch_dir,
             )  # fmt: skip
             _write_json(bundle / "config.json", config)
             async with creating_cgroups():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import docker
@@ -18,9 +19,11 @@ from sandbox.runtime._docker import DockerRuntime
 from sandbox.runtime._oci import OciRuntime
 from sandbox.runtime._types import RuntimeUnavailableError
 
-__all__ = ["open_runtime", "runtime_problem"]
+__all__ = ["open_runtime", "runtime_problem", "unix_socket_answers"]
 
 logger = logging.getLogger("agentos.sandbox.runtime")
+
+_DEFAULT_DOCKER = "unix:///var/run/docker.sock"
 
 
 def _docker_client(docker_url: str | None) -> docker.DockerClient:
@@ -29,14 +32,27 @@ def _docker_client(docker_url: str | None) -> docker.DockerClient:
     return docker.from_env(timeout=60)
 
 
+def unix_socket_answers(path: Path | str) -> bool:
+    """Whether something accepts connections on a Unix socket (a path or ``unix://`` URL)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path).removeprefix("unix://"))
+        except OSError:
+            return False
+        return True
+
+
 def _docker_problem(docker_url: str | None) -> str | None:
+    url = docker_url or os.environ.get("DOCKER_HOST") or _DEFAULT_DOCKER
+    # Asked directly first: the SDK's client leaks a socket when made for a dead engine.
+    if url.startswith("unix://") and not unix_socket_answers(url):
+        return f"no Docker Engine answers at {url}"
     try:
         client = _docker_client(docker_url)
         client.ping()
         client.close()
     except docker.errors.DockerException as exc:
-        where = docker_url or os.environ.get("DOCKER_HOST", "the default socket")
-        return f"no Docker Engine answers at {where} ({exc})"
+        return f"no Docker Engine answers at {url} ({exc})"
     return None
 
 
