@@ -423,9 +423,10 @@ class DockerContainer(Container):
             created = api.exec_create(
                 self._handle.id, list(process.argv), user=f"{self.uid}:{self.uid}",
                 workdir=process.cwd or "/data", environment=_env(process, "/data"),
+                stdin=stdio.stdin is not None,
             )  # fmt: skip
             socket = api.exec_start(created["Id"], socket=True)
-            streams = _Streams(socket, Stdio(stdout=stdio.stdout, stderr=stdio.stderr))
+            streams = _Streams(socket, stdio)
             streams.start()
             streams.join()
             return int(api.exec_inspect(created["Id"])["ExitCode"])

@@ -27,6 +27,7 @@ MiB = 1 << 20
 SYSCALLS = {
     "keyctl": (250, [0, -3, 0]),  # KEYCTL_GET_KEYRING_ID of the session keyring
     "add_key": (248, [0, 0, 0, 0, 0]),
+    "request_key": (249, [0, 0, 0, 0]),
     "bpf": (321, [0, 0, 0]),
     "perf_event_open": (298, [0, 0, -1, -1, 0]),  # allowed on this host outside sandboxes
     "ptrace": (101, [0, 0, 0, 0]),  # PTRACE_TRACEME

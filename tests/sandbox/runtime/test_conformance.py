@@ -128,6 +128,24 @@ async def test_exec_runs_inside_the_same_container(runtime, policy):
     await container.delete()
 
 
+async def test_exec_streams_stdin_in_and_output_out(runtime, policy):
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.start()
+    stdin_read, stdin_write = os.pipe()
+    os.write(stdin_write, b"line one\nline two\n")
+    os.close(stdin_write)
+    out = Pipe()
+    status = await container.exec(
+        ProcessSpec(["sh", "-c", "tr a-z A-Z; echo done"]),
+        Stdio(stdin=stdin_read, stdout=out.write_fd),
+    )
+    os.close(stdin_read)
+    out.give()
+    assert status.code == 0
+    assert out.read_all() == b"LINE ONE\nLINE TWO\ndone\n"
+    await container.delete()
+
+
 async def test_stats_follow_what_the_command_uses(runtime, policy):
     container = await create(
         runtime, policy, ["python3", "-c", "import time; x = bytearray(48 << 20); time.sleep(30)"]
