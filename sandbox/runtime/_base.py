@@ -7,14 +7,36 @@ import secrets
 from collections.abc import Collection
 from pathlib import Path
 
+import trio
+
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
+from sandbox.errors import FailedPreconditionError, UnsupportedError
 from sandbox.oci.spec import ProcessSpec
-from sandbox.policy import Policy
+from sandbox.policy import NetworkMode, Policy
 from sandbox.runtime._oci_cli import Stdio
 from sandbox.runtime._types import ContainerState, ExitStatus
 from sandbox.runtime._uids import UidAllocator
 
-__all__ = ["Container", "Runtime", "new_sandbox_id"]
+__all__ = ["Container", "Runtime", "check_admissible", "new_sandbox_id"]
+
+
+async def check_admissible(policy: Policy) -> None:
+    """Refuse, before anything is made, a policy no runtime can honour here yet.
+
+    Raises:
+        UnsupportedError: a network mode other than ``none`` (until sandbox networking).
+        FailedPreconditionError: a host path the policy mounts does not exist.
+    """
+    if policy.network.mode is not NetworkMode.NONE:
+        msg = (
+            f"network mode {policy.network.mode.value!r} is not available yet: "
+            "sandboxes have no network beyond loopback (mode 'none')"
+        )
+        raise UnsupportedError(msg)
+    for mount in policy.mounts:
+        if not await trio.Path(mount.source).exists():
+            msg = f"policy {policy.name!r} mounts {mount.source}, which does not exist"
+            raise FailedPreconditionError(msg)
 
 
 def new_sandbox_id() -> str:

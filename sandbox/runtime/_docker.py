@@ -32,12 +32,12 @@ from docker.types import Mount, Ulimit
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
-from sandbox.errors import FailedPreconditionError, UnsupportedError
+from sandbox.errors import FailedPreconditionError
 from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.seccomp import sandbox_seccomp
 from sandbox.oci.spec import LAUNCH_DIR, SANDBOX_INIT, ProcessSpec, sandbox_environment
-from sandbox.policy import NetworkMode, Policy
-from sandbox.runtime._base import Container, Runtime, new_sandbox_id
+from sandbox.policy import Policy
+from sandbox.runtime._base import Container, Runtime, check_admissible, new_sandbox_id
 from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
 from sandbox.runtime._docker_image import BASE_IMAGE, base_image_tar
 from sandbox.runtime._oci_cli import Stdio
@@ -131,16 +131,7 @@ class DockerRuntime(Runtime):
         sandbox_id: str | None = None,
         launch_dir: Path | None = None,
     ) -> DockerContainer:
-        if policy.network.mode is not NetworkMode.NONE:
-            msg = (
-                f"network mode {policy.network.mode.value!r} is not available yet: "
-                "sandboxes have no network beyond loopback (mode 'none')"
-            )
-            raise UnsupportedError(msg)
-        for mount in policy.mounts:
-            if not await trio.Path(mount.source).exists():
-                msg = f"policy {policy.name!r} mounts {mount.source}, which does not exist"
-                raise FailedPreconditionError(msg)
+        await check_admissible(policy)
         await self._ensure_image()
         sandbox_id = sandbox_id or new_sandbox_id()
         self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -25,11 +25,11 @@ from typing import Any
 import trio
 
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
-from sandbox.errors import FailedPreconditionError, UnsupportedError
+from sandbox.errors import FailedPreconditionError
 from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.spec import CGROUP_PARENT, ProcessSpec, build_config, cgroups_path
-from sandbox.policy import NetworkMode, Policy
-from sandbox.runtime._base import Container, Runtime, new_sandbox_id
+from sandbox.policy import Policy
+from sandbox.runtime._base import Container, Runtime, check_admissible, new_sandbox_id
 from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
 from sandbox.runtime._oci_cli import OciCli, Stdio
 from sandbox.runtime._reaper import become_subreaper, reap_orphans, wait_for_exit
@@ -87,16 +87,7 @@ class OciRuntime(Runtime):
         sandbox_id: str | None = None,
         launch_dir: Path | None = None,
     ) -> OciContainer:
-        if policy.network.mode is not NetworkMode.NONE:
-            msg = (
-                f"network mode {policy.network.mode.value!r} is not available yet: "
-                "sandboxes have no network beyond loopback (mode 'none')"
-            )
-            raise UnsupportedError(msg)
-        for mount in policy.mounts:
-            if not await trio.Path(mount.source).exists():
-                msg = f"policy {policy.name!r} mounts {mount.source}, which does not exist"
-                raise FailedPreconditionError(msg)
+        await check_admissible(policy)
         sandbox_id = sandbox_id or new_sandbox_id()
         self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.cli.root.mkdir(mode=0o700, parents=True, exist_ok=True)
