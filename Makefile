@@ -107,7 +107,9 @@ test: test-setup lint ## Set up, lint, and run the whole test suite (and the cgr
 
 # This host mounts cgroups hybrid (v1 controllers); production hosts are pure v2. The
 # tests marked v2vm run again inside a throwaway VM whose only hierarchy is v2.
-V2VM ?= $(abspath ../shared/tools/v2vm)
+# The v2vm tool lives beside the checkout in shared/tools, or at this workplace's path.
+V2VM ?= $(firstword $(wildcard $(abspath ../shared/tools/v2vm) /work/shared/tools/v2vm) \
+	$(abspath ../shared/tools/v2vm))
 
 .PHONY: test-v2
 test-v2: test-setup ## Run the v2vm-marked tests inside a pure cgroup v2 VM (root)
