@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sandbox.cgroups._types import CgroupError, CgroupStats, Resources
 
-__all__ = ["Cgroup", "read_int", "read_keyed", "write_value"]
+__all__ = ["Cgroup", "read_int", "read_keyed", "remove_dir", "write_value"]
 
 _POLL_SECONDS = 0.005
 
@@ -30,6 +30,30 @@ def write_value(path: Path, value: str | int) -> None:
     except OSError as exc:
         msg = f"cannot write {value!r} to {path}: {os.strerror(exc.errno or errno.EIO)}"
         raise CgroupError(msg) from exc
+
+
+def remove_dir(path: Path, *, attempts: int = 100) -> None:
+    """Remove a cgroup directory; retry while the kernel still calls it busy.
+
+    A process that just died may still be leaving it. Absent is fine.
+
+    Raises:
+        CgroupError: it stays busy, or the kernel refuses for another reason.
+    """
+    for _ in range(attempts):
+        try:
+            path.rmdir()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                msg = f"cannot remove cgroup {path}: {exc.strerror}"
+                raise CgroupError(msg) from exc
+            time.sleep(0.01)
+        else:
+            return
+    msg = f"cgroup {path} still busy"
+    raise CgroupError(msg)
 
 
 def read_int(path: Path) -> int:

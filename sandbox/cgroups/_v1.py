@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sandbox.cgroups._base import Cgroup, read_int, read_keyed, write_value
+from sandbox.cgroups._base import Cgroup, read_int, read_keyed, remove_dir, write_value
 from sandbox.cgroups._types import (
     CPU_PERIOD_US,
     CgroupError,
@@ -61,21 +59,7 @@ class V1Cgroup(Cgroup):
 
     def delete(self) -> None:
         for directory in [*self._dirs(), *(other / self.name for other in self.others)]:
-            for _ in range(100):
-                try:
-                    directory.rmdir()
-                except FileNotFoundError:
-                    break
-                except OSError as exc:
-                    if exc.errno != errno.EBUSY:
-                        msg = f"cannot remove cgroup {directory}: {exc.strerror}"
-                        raise CgroupError(msg) from exc
-                    time.sleep(0.01)
-                else:
-                    break
-            else:
-                msg = f"cgroup {directory} still busy"
-                raise CgroupError(msg)
+            remove_dir(directory)
 
     def add(self, pid: int) -> None:
         for directory in self._dirs():

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import time
 from pathlib import Path
 
-from sandbox.cgroups._base import Cgroup, read_int, read_keyed, write_value
-from sandbox.cgroups._types import CPU_PERIOD_US, CgroupError, CgroupStats, Resources
+from sandbox.cgroups._base import Cgroup, read_int, read_keyed, remove_dir, write_value
+from sandbox.cgroups._types import CPU_PERIOD_US, CgroupStats, Resources
 
 __all__ = ["V2Cgroup"]
 
@@ -40,20 +38,7 @@ class V2Cgroup(Cgroup):
             current.mkdir(exist_ok=True)
 
     def delete(self) -> None:
-        for _ in range(100):  # a process that just died may still be leaving
-            try:
-                self.path.rmdir()
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    msg = f"cannot remove cgroup {self.path}: {exc.strerror}"
-                    raise CgroupError(msg) from exc
-                time.sleep(0.01)
-            else:
-                return
-        msg = f"cgroup {self.path} still busy"
-        raise CgroupError(msg)
+        remove_dir(self.path)
 
     def add(self, pid: int) -> None:
         write_value(self.path / "cgroup.procs", pid)
