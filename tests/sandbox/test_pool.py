@@ -97,3 +97,11 @@ async def test_stopping_the_pool_deletes_what_it_held(runtime, policy):
     assert await runtime.list_ids() == []
     assert list(runtime.bundles.iterdir()) == []
     assert runtime.owned() == {}
+
+
+async def test_a_stopped_pool_hands_nothing_out(runtime, policy):
+    from sandbox.errors import FailedPreconditionError  # noqa: PLC0415
+
+    pool = WarmPool(runtime, policy, size=1)
+    with pytest.raises(FailedPreconditionError, match="not running"):
+        await pool.take(ProcessSpec(["true"]))

@@ -5,8 +5,9 @@ import os
 import pytest
 
 from sandbox.errors import UnsupportedError
-from sandbox.policy import Limits, NetworkMode, NetworkPolicy, Policy
-from sandbox.runtime import Outcome
+from sandbox.oci.spec import ProcessSpec
+from sandbox.policy import Limits, Mount, NetworkMode, NetworkPolicy, Policy
+from sandbox.runtime import Outcome, Stdio
 from tests._containers import LOOP_DEVICES
 
 pytestmark = pytest.mark.v2vm
@@ -102,7 +103,6 @@ async def test_data_quota_stops_writes_at_the_limit(run, policy):
 
 
 async def test_network_modes_other_than_none_are_refused_for_now(runtime, policy):
-    from sandbox.oci.spec import ProcessSpec  # noqa: PLC0415
     from sandbox.run import run_in_sandbox  # noqa: PLC0415
 
     egress = policy.model_copy(update={"network": NetworkPolicy(mode=NetworkMode.EGRESS)})
@@ -113,3 +113,38 @@ async def test_network_modes_other_than_none_are_refused_for_now(runtime, policy
     with pytest.raises(UnsupportedError, match="not available yet"):
         await run_in_sandbox(runtime, ProcessSpec(["true"]), egress, stdout=sink, stderr=sink)
     assert isinstance(egress, Policy)
+
+
+async def test_policy_mounts_are_visible_and_read_only(run, policy, tmp_path):
+    shared = tmp_path / "models"
+    shared.mkdir()
+    (shared / "weights.txt").write_text("42\n")
+    shared.chmod(0o755)
+    tmp_path.chmod(0o755)
+    mounted = policy.model_copy(
+        update={"mounts": [Mount(source=str(shared), destination="/models")]}
+    )
+    result, out = await run(
+        [
+            "sh",
+            "-c",
+            "cat /models/weights.txt; touch /models/new 2>&1; echo x >> /models/weights.txt",
+        ],
+        policy=mounted,
+    )
+    assert out.stdout.startswith(b"42\n")
+    assert b"Read-only file system" in out.stdout + out.stderr
+    assert (shared / "weights.txt").read_text() == "42\n"
+    assert not (shared / "new").exists()
+    assert result.status is Outcome.EXITED
+
+
+async def test_a_missing_mount_source_is_refused_before_anything_is_made(runtime, policy, tmp_path):
+    from sandbox.errors import FailedPreconditionError  # noqa: PLC0415
+
+    missing = policy.model_copy(
+        update={"mounts": [Mount(source=str(tmp_path / "nope"), destination="/models")]}
+    )
+    with pytest.raises(FailedPreconditionError, match="does not exist"):
+        await runtime.create(ProcessSpec(["true"]), missing, stdio=Stdio())
+    assert await runtime.list_ids() == []

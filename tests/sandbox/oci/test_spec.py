@@ -55,6 +55,7 @@ def test_hardening_holds_for_any_policy(policy):
     assert process["user"]["gid"] > 0
     assert process["user"]["additionalGids"] == []
     assert process["noNewPrivileges"] is True
+    assert process["oomScoreAdj"] == 500  # under host memory pressure, sandboxes go first
     assert process["args"] == ["/usr/bin/tini-static", "--", "/bin/true"]
     assert all(caps == [] for caps in process["capabilities"].values())
     assert len(process["capabilities"]) == 5
