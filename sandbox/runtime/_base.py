@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
+import logging
 import secrets
+import shutil
 from collections.abc import Collection
 from pathlib import Path
 
@@ -11,13 +14,20 @@ import trio
 
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
 from sandbox.errors import FailedPreconditionError, UnsupportedError
+from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.spec import ProcessSpec
 from sandbox.policy import NetworkMode, Policy
+from sandbox.runtime._cgroup_lock import remove_parent_if_idle
 from sandbox.runtime._oci_cli import Stdio
 from sandbox.runtime._types import ContainerState, ExitStatus
 from sandbox.runtime._uids import UidAllocator
+from sandbox.runtime._volumes import make_data_volume, remove_data_volume
 
-__all__ = ["Container", "Runtime", "check_admissible", "new_sandbox_id"]
+__all__ = ["Bundle", "Container", "Runtime", "check_admissible", "new_sandbox_id"]
+
+logger = logging.getLogger("agentos.sandbox.runtime")
+
+_CLEANUP_SECONDS = 30.0
 
 
 async def check_admissible(policy: Policy) -> None:
@@ -93,24 +103,65 @@ class Container(abc.ABC):
         """Kill what is left and release everything: cgroup, volume, uid, files."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    """What :meth:`Runtime.create` has made for a sandbox when the engine's part begins.
+
+    Attributes:
+        id: the sandbox id.
+        uid: its own uid (and gid), reserved.
+        path: its directory under :attr:`Runtime.bundles`, removed with it.
+        rootfs: its root directory, with its own /etc (``path/rootfs``).
+        data: the host directory to show at /data.
+        launch: a host directory to show read-only at ``LAUNCH_DIR``, if any.
+    """
+
+    id: str
+    uid: int
+    path: Path
+    rootfs: Path
+    data: Path
+    launch: Path | None
+
+
 class Runtime(abc.ABC):
     """Makes containers under one state directory; reconciles them after a restart.
 
+    The steps every engine shares live here: admission, the sandbox's uid, its bundle
+    directory with rootfs and /data volume, undoing all of it when creation fails, and
+    finding and removing orphans. An engine adds its own part of creating
+    (:meth:`_create`) and of removing (:meth:`_discard`) a container.
+
+    Args:
+        state_dir: where bundles, volumes and uid reservations live.
+        bundles: the name of this runtime's bundle directory in ``state_dir``.
+        cgroup_parent: the cgroup its containers' cgroups are made in.
+        cgroups: the host's cgroups (detected by default).
+        host: the host files sandboxes see (detected by default).
+        uids: the uid reservations (``state_dir/uids`` by default, shared by runtimes).
+
     Attributes:
         name: runc, crun or docker.
-        state_dir: where its bundles, volumes and uid reservations live.
-        bundles: the directory holding one directory of files per sandbox.
-        cgroups: the host's cgroups.
-        cgroup_parent: the cgroup its containers' cgroups are made in.
-        uids: its uid reservations.
     """
 
     name: str
-    state_dir: Path
-    bundles: Path
-    cgroups: CgroupManager
-    cgroup_parent: str
-    uids: UidAllocator
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        bundles: str,
+        cgroup_parent: str,
+        cgroups: CgroupManager | None = None,
+        host: HostLayout | None = None,
+        uids: UidAllocator | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.bundles = state_dir / bundles
+        self.cgroup_parent = cgroup_parent
+        self.cgroups = cgroups or CgroupManager()
+        self.host = host or HostLayout.detect()
+        self.uids = uids or UidAllocator(state_dir / "uids")
 
     def owner(self, sandbox_id: str) -> str:
         """How this runtime names a sandbox in the shared uid reservations."""
@@ -136,7 +187,6 @@ class Runtime(abc.ABC):
     async def describe(self) -> str:
         """The runtime and its version, for logs."""
 
-    @abc.abstractmethod
     async def create(
         self,
         process: ProcessSpec,
@@ -144,10 +194,9 @@ class Runtime(abc.ABC):
         *,
         stdio: Stdio,
         data: Path | None = None,
-        sandbox_id: str | None = None,
         launch_dir: Path | None = None,
     ) -> Container:
-        """Create (not start) a container.
+        """Create (not start) a container; on any failure, leave nothing of it behind.
 
         Args:
             process: what it will run.
@@ -155,19 +204,94 @@ class Runtime(abc.ABC):
             stdio: its standard streams.
             data: a host directory to show at /data; by default a fresh private one,
                 with the policy's disk quota.
-            sandbox_id: its id; a fresh one by default.
             launch_dir: a host directory to show read-only at ``LAUNCH_DIR`` (how a
                 pooled sandbox learns its command after creation).
 
         Raises:
             UnsupportedError: the policy asks for what this runtime cannot do yet.
+            FailedPreconditionError: a host path the policy mounts does not exist.
             RuntimeFailedError: the runtime refused.
         """
+        await check_admissible(policy)
+        sandbox_id = new_sandbox_id()
+        self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)
+        uid = self.uids.reserve(self.owner(sandbox_id))
+        path = self.bundles / sandbox_id
+        try:
+            path.mkdir(mode=0o700)  # claims the id: from here on, a failure removes it all
+        except BaseException:
+            self.uids.release(uid)
+            raise
+        try:
+            rootfs = path / "rootfs"
+            await trio.to_thread.run_sync(
+                lambda: build_rootfs(rootfs, self.host, uid=uid, gid=uid, hostname="sandbox")
+            )
+            if data is None:
+                data = await make_data_volume(path, uid=uid, gid=uid, quota=policy.limits.disk)
+            bundle = Bundle(sandbox_id, uid, path, rootfs, data, launch_dir)
+            container = await self._create(bundle, process, policy, stdio)
+        except BaseException:
+            with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
+                await self._remove(sandbox_id, uid=uid)
+            raise
+        logger.debug("created %s with %s (uid %d)", sandbox_id, self.name, uid)
+        return container
 
     @abc.abstractmethod
+    async def _create(
+        self, bundle: Bundle, process: ProcessSpec, policy: Policy, stdio: Stdio
+    ) -> Container:
+        """The engine's part of :meth:`create`: make the container from the bundle."""
+
+    @abc.abstractmethod
+    async def _discard(self, sandbox_id: str) -> None:
+        """The engine's part of removal: the container, its processes and its cgroup.
+
+        Absent parts are fine: it also finishes what a crash left half made or removed.
+        """
+
+    async def _remove(self, sandbox_id: str, *, uid: int | None) -> None:
+        """Everything a sandbox holds, gone: container, processes, cgroup, volume, files, uid.
+
+        Args:
+            sandbox_id: the sandbox.
+            uid: its uid, if known; otherwise its reservation is looked up.
+        """
+        await self._discard(sandbox_id)
+        path = self.bundles / sandbox_id
+        if path.exists():
+            await remove_data_volume(path)
+            await trio.to_thread.run_sync(shutil.rmtree, path)
+        if uid is None:
+            uids = [found for found, owner in self.owned().items() if owner == sandbox_id]
+        else:
+            uids = [uid]
+        for reserved in uids:
+            self.uids.release(reserved)
+
+    async def _found_ids(self) -> set[str]:
+        """Every sandbox id the engine still knows of (its containers, by default)."""
+        return set(await self.list_ids())
+
     async def reconcile(self, *, keep: Collection[str] = ()) -> list[str]:
         """Kill and remove every container (with its cgroup, volume, uid) not in ``keep``.
+
+        Orphans are found wherever a sandbox leaves a trace: the engine's containers, the
+        bundle directories and the uid reservations.
 
         Returns:
             The ids removed.
         """
+        keep = set(keep)
+        known = await self._found_ids()
+        if self.bundles.is_dir():
+            known |= {entry.name for entry in self.bundles.iterdir() if entry.is_dir()}
+        known |= set(self.owned().values())
+        removed = []
+        for sandbox_id in sorted(known - keep):
+            logger.warning("removing orphaned sandbox %s", sandbox_id)
+            await self._remove(sandbox_id, uid=None)
+            removed.append(sandbox_id)
+        await trio.to_thread.run_sync(remove_parent_if_idle, self.cgroups, self.cgroup_parent)
+        return removed

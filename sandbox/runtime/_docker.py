@@ -18,9 +18,7 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import threading
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +31,16 @@ from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
 from sandbox.errors import FailedPreconditionError
-from sandbox.oci.rootfs import HostLayout, build_rootfs
+from sandbox.oci.rootfs import HostLayout
 from sandbox.oci.seccomp import sandbox_seccomp
 from sandbox.oci.spec import LAUNCH_DIR, SANDBOX_INIT, ProcessSpec, sandbox_environment
 from sandbox.policy import Policy
-from sandbox.runtime._base import Container, Runtime, check_admissible, new_sandbox_id
+from sandbox.runtime._base import Bundle, Container, Runtime
 from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
 from sandbox.runtime._docker_image import BASE_IMAGE, base_image_tar
 from sandbox.runtime._oci_cli import Stdio
 from sandbox.runtime._types import ContainerState, ExitStatus, RuntimeFailedError
 from sandbox.runtime._uids import UidAllocator
-from sandbox.runtime._volumes import make_data_volume, remove_data_volume
 
 __all__ = ["DockerContainer", "DockerRuntime"]
 
@@ -55,7 +52,6 @@ _NO_STATS = CgroupStats(
     pids_limit_hits=0, cpu_usage_us=0, cpu_periods=0, cpu_throttled_periods=0,
     cpu_throttled_us=0,
 )  # fmt: skip
-_CLEANUP_SECONDS = 30.0
 _ETC_FILES = ("passwd", "group", "nsswitch.conf")
 
 
@@ -82,13 +78,15 @@ class DockerRuntime(Runtime):
         host: HostLayout | None = None,
         uids: UidAllocator | None = None,
     ) -> None:
+        super().__init__(
+            state_dir,
+            bundles="docker",
+            cgroup_parent="agentos-docker",
+            cgroups=cgroups,
+            host=host,
+            uids=uids,
+        )
         self.client = client
-        self.state_dir = state_dir
-        self.cgroups = cgroups or CgroupManager()
-        self.host = host or HostLayout.detect()
-        self.uids = uids or UidAllocator(state_dir / "uids")
-        self.bundles = state_dir / "docker"
-        self.cgroup_parent = "agentos-docker"
         self._image_ready = False
 
     async def aclose(self) -> None:
@@ -121,60 +119,25 @@ class DockerRuntime(Runtime):
         await trio.to_thread.run_sync(ensure)
         self._image_ready = True
 
-    async def create(
-        self,
-        process: ProcessSpec,
-        policy: Policy,
-        *,
-        stdio: Stdio,
-        data: Path | None = None,
-        sandbox_id: str | None = None,
-        launch_dir: Path | None = None,
+    async def _create(
+        self, bundle: Bundle, process: ProcessSpec, policy: Policy, stdio: Stdio
     ) -> DockerContainer:
-        await check_admissible(policy)
         await self._ensure_image()
-        sandbox_id = sandbox_id or new_sandbox_id()
-        self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)
-        uid = self.uids.reserve(self.owner(sandbox_id))
-        bundle = self.bundles / sandbox_id
-        container = DockerContainer(self, sandbox_id, uid, bundle)
+        options = self._options(bundle, process, policy, stdio)
+        container = DockerContainer(self, bundle.id, bundle.uid)
         try:
-            bundle.mkdir(mode=0o700)
-            scratch = bundle / "root"  # only its /etc is used: the files bound in below
-            await trio.to_thread.run_sync(
-                lambda: build_rootfs(scratch, self.host, uid=uid, gid=uid, hostname="sandbox")
-            )
-            if data is None:
-                data = await make_data_volume(bundle, uid=uid, gid=uid, quota=policy.limits.disk)
-            options = self._options(sandbox_id, process, policy, uid, data, scratch / "etc", stdio)
-            if launch_dir is not None:
-                options["mounts"].append(
-                    Mount(LAUNCH_DIR, os.fspath(launch_dir), type="bind", read_only=True)
-                )
             handle = await trio.to_thread.run_sync(lambda: self.client.containers.create(**options))
             container.bind(handle, stdio)
         except docker.errors.APIError as exc:
-            with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
-                await container.delete()
             raise RuntimeFailedError(f"docker create failed: {exc.explanation or exc}") from exc
-        except BaseException:
-            with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
-                await container.delete()
-            raise
-        container.state = ContainerState.CREATED
         return container
 
     def _options(
-        self,
-        sandbox_id: str,
-        process: ProcessSpec,
-        policy: Policy,
-        uid: int,
-        data: Path,
-        etc: Path,
-        stdio: Stdio,
+        self, bundle: Bundle, process: ProcessSpec, policy: Policy, stdio: Stdio
     ) -> dict[str, Any]:
         limits = policy.limits
+        uid = bundle.uid
+        etc = bundle.rootfs / "etc"  # only its /etc is used: the files bound in below
         mounts = [Mount("/usr", os.fspath(self.host.root / "usr"), type="bind", read_only=True)]
         mounts += [
             Mount(f"/{name}", os.fspath(self.host.root / name), type="bind", read_only=True)
@@ -184,17 +147,19 @@ class DockerRuntime(Runtime):
             Mount(f"/etc/{name}", os.fspath(etc / name), type="bind", read_only=True)
             for name in _ETC_FILES
         ]
-        mounts.append(Mount("/data", os.fspath(data), type="bind", read_only=False))
+        mounts.append(Mount("/data", os.fspath(bundle.data), type="bind", read_only=False))
         mounts += [
             Mount(str(m.destination), str(m.source), type="bind", read_only=True)
             for m in policy.mounts
         ]
+        if bundle.launch is not None:
+            mounts.append(Mount(LAUNCH_DIR, os.fspath(bundle.launch), type="bind", read_only=True))
         tmpfs = f"rw,nosuid,nodev,size={limits.tmpfs},mode=1777,uid={uid},gid={uid}"
         options: dict[str, Any] = {
             "image": BASE_IMAGE,
             "command": [SANDBOX_INIT, "--", *process.argv],  # the same init as under runc
-            "name": sandbox_id,
-            "labels": {LABEL: sandbox_id},
+            "name": bundle.id,
+            "labels": {LABEL: bundle.id},
             "user": f"{uid}:{uid}",
             "working_dir": process.cwd or "/data",
             "environment": _env(process, "/data"),
@@ -224,21 +189,13 @@ class DockerRuntime(Runtime):
             options["mem_reservation"] = limits.memory_high
         return options
 
-    async def reconcile(self, *, keep: Collection[str] = ()) -> list[str]:
-        keep = set(keep)
-        known = set(await self.list_ids())
-        if self.bundles.is_dir():
-            known |= {entry.name for entry in self.bundles.iterdir() if entry.is_dir()}
-        removed = []
-        for sandbox_id in sorted(known - keep):
-            logger.warning("removing orphaned sandbox %s", sandbox_id)
-            await _remove(self, sandbox_id, uid=None)
-            removed.append(sandbox_id)
+    async def _discard(self, sandbox_id: str) -> None:
+        def remove_container() -> None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.containers.get(sandbox_id).remove(force=True)
+
+        await trio.to_thread.run_sync(remove_container)
         await trio.to_thread.run_sync(remove_parent_if_idle, self.cgroups, self.cgroup_parent)
-        for uid, sandbox_id in self.owned().items():
-            if sandbox_id not in keep:
-                self.uids.release(uid)
-        return removed
 
 
 class _Streams:
@@ -303,11 +260,10 @@ class _Streams:
 class DockerContainer(Container):
     """A container made by :class:`DockerRuntime`."""
 
-    def __init__(self, runtime: DockerRuntime, sandbox_id: str, uid: int, bundle: Path) -> None:
+    def __init__(self, runtime: DockerRuntime, sandbox_id: str, uid: int) -> None:
         self._runtime = runtime
         self.id = sandbox_id
         self.uid = uid
-        self.bundle = bundle
         self.pid = 0
         self.state = ContainerState.CREATED
         self._handle: Any = None
@@ -428,24 +384,5 @@ class DockerContainer(Container):
     async def delete(self) -> None:
         if self.state is ContainerState.DELETED:
             return
-        await _remove(self._runtime, self.id, uid=self.uid)
+        await self._runtime._remove(self.id, uid=self.uid)  # noqa: SLF001 - its runtime's
         self.state = ContainerState.DELETED
-
-
-async def _remove(runtime: DockerRuntime, sandbox_id: str, *, uid: int | None) -> None:
-    def remove_container() -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            runtime.client.containers.get(sandbox_id).remove(force=True)
-
-    await trio.to_thread.run_sync(remove_container)
-    await trio.to_thread.run_sync(remove_parent_if_idle, runtime.cgroups, runtime.cgroup_parent)
-    bundle = runtime.bundles / sandbox_id
-    if bundle.exists():
-        await remove_data_volume(bundle)
-        await trio.to_thread.run_sync(shutil.rmtree, bundle)
-    if uid is not None:
-        runtime.uids.release(uid)
-    else:
-        for reserved, owner in runtime.owned().items():
-            if owner == sandbox_id:
-                runtime.uids.release(reserved)

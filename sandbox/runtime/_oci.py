@@ -3,7 +3,7 @@
 State under ``state_dir``::
 
     oci/            the runtime's own state (its --root), ours alone
-    bundles/<id>/   config.json, rootfs/, data/ (+ data.img), record.json, runtime.log
+    bundles/<id>/   config.json, rootfs/, data/ (+ data.img), runtime.log
     uids/<uid>      uid reservations
 
 Everything a container holds is found again from these after a restart, so
@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import shutil
-import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -26,22 +23,18 @@ import trio
 
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
 from sandbox.errors import FailedPreconditionError
-from sandbox.oci.rootfs import HostLayout, build_rootfs
+from sandbox.oci.rootfs import HostLayout
 from sandbox.oci.spec import CGROUP_PARENT, ProcessSpec, build_config, cgroups_path
 from sandbox.policy import Policy
-from sandbox.runtime._base import Container, Runtime, check_admissible, new_sandbox_id
+from sandbox.runtime._base import Bundle, Container, Runtime
 from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
 from sandbox.runtime._oci_cli import OciCli, Stdio
 from sandbox.runtime._reaper import become_subreaper, reap_orphans, wait_for_exit
 from sandbox.runtime._types import ContainerState, ExitStatus
 from sandbox.runtime._uids import UidAllocator
-from sandbox.runtime._volumes import make_data_volume, remove_data_volume
 
 __all__ = ["OciContainer", "OciRuntime"]
 
-logger = logging.getLogger("agentos.sandbox.runtime")
-
-_CLEANUP_SECONDS = 30.0
 _REAP_SECONDS = 10.0
 
 
@@ -61,14 +54,16 @@ class OciRuntime(Runtime):
         host: HostLayout | None = None,
         uids: UidAllocator | None = None,
     ) -> None:
+        super().__init__(
+            state_dir,
+            bundles="bundles",
+            cgroup_parent=CGROUP_PARENT,
+            cgroups=cgroups,
+            host=host,
+            uids=uids,
+        )
         self.name = binary.name
-        self.state_dir = state_dir
         self.cli = OciCli(binary, state_dir / "oci")
-        self.cgroups = cgroups or CgroupManager()
-        self.host = host or HostLayout.detect()
-        self.uids = uids or UidAllocator(state_dir / "uids")
-        self.bundles = state_dir / "bundles"
-        self.cgroup_parent = CGROUP_PARENT
         become_subreaper()
 
     async def describe(self) -> str:
@@ -77,69 +72,43 @@ class OciRuntime(Runtime):
     async def list_ids(self) -> list[str]:
         return await self.cli.list_ids()
 
-    async def create(
-        self,
-        process: ProcessSpec,
-        policy: Policy,
-        *,
-        stdio: Stdio,
-        data: Path | None = None,
-        sandbox_id: str | None = None,
-        launch_dir: Path | None = None,
+    async def _create(
+        self, bundle: Bundle, process: ProcessSpec, policy: Policy, stdio: Stdio
     ) -> OciContainer:
-        await check_admissible(policy)
-        sandbox_id = sandbox_id or new_sandbox_id()
-        self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.cli.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        uid = self.uids.reserve(self.owner(sandbox_id))
-        bundle = self.bundles / sandbox_id
-        container = OciContainer(self, sandbox_id, uid, bundle)
-        try:
-            bundle.mkdir(mode=0o700)
-            _write_json(
-                bundle / "record.json", {"id": sandbox_id, "uid": uid, "created_at": time.time()}
-            )
-            await trio.to_thread.run_sync(
-                lambda: build_rootfs(
-                    bundle / "rootfs", self.host, uid=uid, gid=uid, hostname="sandbox"
-                )
-            )
-            if data is None:
-                data = await make_data_volume(bundle, uid=uid, gid=uid, quota=policy.limits.disk)
-            config = build_config(
-                sandbox_id=sandbox_id, process=process, policy=policy, uid=uid, gid=uid,
-                host=self.host, cgroup_mode=self.cgroups.mode, data=data, launch=launch_dir,
-            )  # fmt: skip
-            _write_json(bundle / "config.json", config)
-            async with creating_cgroups():
-                container.pid = await self.cli.create(sandbox_id, bundle, stdio)
-        except BaseException:
-            with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
-                await container.delete()
-            raise
-        container.state = ContainerState.CREATED
-        logger.debug("created %s (uid %d, init pid %d)", sandbox_id, uid, container.pid)
+        config = build_config(
+            sandbox_id=bundle.id, process=process, policy=policy, uid=bundle.uid,
+            gid=bundle.uid, host=self.host, cgroup_mode=self.cgroups.mode, data=bundle.data,
+            launch=bundle.launch,
+        )  # fmt: skip
+        (bundle.path / "config.json").write_text(json.dumps(config, indent=1))
+        container = OciContainer(self, bundle.id, bundle.uid, bundle.path)
+        async with creating_cgroups():
+            container.pid = await self.cli.create(bundle.id, bundle.path, stdio)
         return container
 
+    async def _discard(self, sandbox_id: str) -> None:
+        await self.cli.delete(sandbox_id)
+        cgroup = self.cgroups.cgroup(cgroups_path(sandbox_id))
+
+        def drop_cgroup() -> None:
+            if cgroup.exists():
+                cgroup.kill()
+                cgroup.delete()
+            remove_parent_if_idle(self.cgroups, self.cgroup_parent)
+
+        await trio.to_thread.run_sync(drop_cgroup)
+
+    async def _found_ids(self) -> set[str]:
+        found = await super()._found_ids()
+        return found | {name.rsplit("/", 1)[1] for name in self.cgroups.children(CGROUP_PARENT)}
+
     async def reconcile(self, *, keep: Collection[str] = ()) -> list[str]:
-        keep = set(keep)
-        known: set[str] = set(await self.cli.list_ids())
-        if self.bundles.is_dir():
-            known |= {entry.name for entry in self.bundles.iterdir() if entry.is_dir()}
-        known |= {name.rsplit("/", 1)[1] for name in self.cgroups.children(CGROUP_PARENT)}
-        known |= set(self.owned().values())
         uids = {sandbox_id: uid for uid, sandbox_id in self.owned().items()}
-        removed = []
-        for sandbox_id in sorted(known - keep):
-            logger.warning("removing orphaned sandbox %s", sandbox_id)
-            await _remove(self, sandbox_id, uid=None)
+        removed = await super().reconcile(keep=keep)
+        for sandbox_id in removed:
             if sandbox_id in uids:  # if this very process made it, its init is our child
                 await trio.to_thread.run_sync(reap_orphans, uids[sandbox_id])
-            removed.append(sandbox_id)
-        for uid, sandbox_id in self.owned().items():
-            if sandbox_id not in keep:
-                self.uids.release(uid)
-        await trio.to_thread.run_sync(remove_parent_if_idle, self.cgroups, CGROUP_PARENT)
         return removed
 
 
@@ -204,7 +173,7 @@ class OciContainer(Container):
     async def delete(self) -> None:
         if self.state is ContainerState.DELETED:
             return
-        await _remove(self._runtime, self.id, uid=self.uid)
+        await self._runtime._remove(self.id, uid=self.uid)  # noqa: SLF001 - its runtime's
         # Our adopted init, once gone, is reaped here; the kernel has it reap the rest of
         # its pid namespace before it finishes exiting.
         if self.pid and self._exit is None:
@@ -214,31 +183,3 @@ class OciContainer(Container):
                         with contextlib.suppress(ChildProcessError, ProcessLookupError):
                             self._exit = await wait_for_exit(self.pid)
         self.state = ContainerState.DELETED
-
-
-async def _remove(runtime: OciRuntime, sandbox_id: str, *, uid: int | None) -> None:
-    """Everything a sandbox holds, gone: container, processes, cgroup, volume, files, uid."""
-    await runtime.cli.delete(sandbox_id)
-    cgroup = runtime.cgroups.cgroup(cgroups_path(sandbox_id))
-
-    def drop_cgroup() -> None:
-        if cgroup.exists():
-            cgroup.kill()
-            cgroup.delete()
-        remove_parent_if_idle(runtime.cgroups, CGROUP_PARENT)
-
-    await trio.to_thread.run_sync(drop_cgroup)
-    bundle = runtime.bundles / sandbox_id
-    if bundle.exists():
-        await remove_data_volume(bundle)
-        await trio.to_thread.run_sync(shutil.rmtree, bundle)
-    if uid is not None:
-        runtime.uids.release(uid)
-    else:
-        for reserved, owner in runtime.owned().items():
-            if owner == sandbox_id:
-                runtime.uids.release(reserved)
-
-
-def _write_json(path: Path, document: object) -> None:
-    path.write_text(json.dumps(document, indent=1))

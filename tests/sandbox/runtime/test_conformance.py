@@ -1,4 +1,4 @@
-"""What every runtime must do, checked for real against each one (runc today)."""
+"""What every runtime must do, checked for real against each one (runc, crun, Docker)."""
 
 import os
 import signal
@@ -9,7 +9,7 @@ import trio
 
 from sandbox.errors import FailedPreconditionError
 from sandbox.oci.spec import ProcessSpec
-from sandbox.runtime import ContainerState, IllegalTransitionError, Stdio
+from sandbox.runtime import ContainerState, IllegalTransitionError, RuntimeFailedError, Stdio
 from tests._containers import successor_of
 
 pytestmark = pytest.mark.v2vm
@@ -178,9 +178,22 @@ async def test_delete_releases_everything(runtime, policy, state_dir):
     await container.delete()
     assert not cgroup.exists()
     assert container.uid not in runtime.uids.reserved()
-    assert not (state_dir / "bundles" / container.id).exists()
+    assert not (runtime.bundles / container.id).exists()
     assert await runtime.list_ids() == []
     assert str(state_dir) not in Path("/proc/self/mountinfo").read_text()
+
+
+async def test_a_refused_create_leaves_nothing_behind(runtime, policy, tmp_path):
+    # The runtime itself refuses: the /data it is given does not exist.
+    with pytest.raises(RuntimeFailedError):
+        await runtime.create(
+            ProcessSpec(["true"]), policy, stdio=Stdio(), data=tmp_path / "missing"
+        )
+    assert await runtime.list_ids() == []
+    assert list(runtime.bundles.iterdir()) == []
+    assert runtime.owned() == {}
+    assert runtime.cgroups.children(runtime.cgroup_parent) == []
+    assert str(runtime.state_dir) not in Path("/proc/self/mountinfo").read_text()
 
 
 async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, state_dir):
@@ -199,7 +212,7 @@ async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, stat
     assert set(successor.owned().values()) == {kept.id}
     for gone in (running, created):
         assert not gone.cgroup.exists()
-        assert not (state_dir / "bundles" / gone.id).exists()
+        assert not (runtime.bundles / gone.id).exists()
     await kept.delete()
 
 
