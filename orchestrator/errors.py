@@ -25,13 +25,14 @@ from sandbox.errors import (
     ResourceExhaustedError,
     UnavailableError,
     UnsupportedError,
+    category_of,
 )
 
 __all__ = ["error_response", "install_error_handlers", "status_of"]
 
 logger = logging.getLogger("agentos.orchestrator.http")
 
-# Category -> (HTTP status, error code), checked in MRO order.
+# Category -> (HTTP status, error code).
 _CATEGORY_STATUS: Mapping[type[AgentOSError], tuple[int, str]] = {
     NotFoundError: (404, "not_found"),
     AlreadyExistsError: (409, "already_exists"),
@@ -47,11 +48,8 @@ _CATEGORY_STATUS: Mapping[type[AgentOSError], tuple[int, str]] = {
 
 def status_of(exc: AgentOSError) -> tuple[int, str]:
     """The HTTP status and error code an AgentOS error is answered with."""
-    for cls in type(exc).__mro__:
-        found = _CATEGORY_STATUS.get(cls)
-        if found is not None:
-            return found
-    return 500, "internal"
+    category = category_of(exc)
+    return (500, "internal") if category is None else _CATEGORY_STATUS[category]
 
 
 def error_response(

@@ -31,6 +31,7 @@ __all__ = [
     "ResourceExhaustedError",
     "UnavailableError",
     "UnsupportedError",
+    "category_of",
 ]
 
 
@@ -72,3 +73,28 @@ class DeadlineExceededError(AgentOSError):
 
 class UnsupportedError(AgentOSError):
     """The operation is not offered by this system or this configuration."""
+
+
+_CATEGORIES = frozenset({
+    NotFoundError,
+    AlreadyExistsError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    FailedPreconditionError,
+    UnavailableError,
+    DeadlineExceededError,
+    UnsupportedError,
+})  # fmt: skip
+
+
+def category_of(exc: BaseException) -> type[AgentOSError] | None:
+    """The category an error belongs to, for an edge to map; None for an uncategorised one.
+
+    An error deriving from two categories belongs to the first in its method resolution
+    order: the most specific.
+    """
+    for cls in type(exc).__mro__:
+        if cls in _CATEGORIES:
+            return cls
+    return None

@@ -34,6 +34,7 @@ from sandbox.errors import (
     ResourceExhaustedError,
     UnavailableError,
     UnsupportedError,
+    category_of,
 )
 
 __all__ = [
@@ -164,8 +165,7 @@ class SyscallUnsupportedError(SyscallError, UnsupportedError):
     default_code = ErrorCode.ENOSYS
 
 
-# Category -> default code. The one place the kernel maps error categories; checked in
-# MRO order, so the most specific category of an exception wins.
+# Category -> default code. The one place the kernel maps error categories.
 _CATEGORY_CODES: Mapping[type[AgentOSError], ErrorCode] = {
     NotFoundError: ErrorCode.ENOENT,
     AlreadyExistsError: ErrorCode.EEXIST,
@@ -210,11 +210,8 @@ def error_code(exc: BaseException) -> ErrorCode:
     """The POSIX code a failure is reported with; EIO for anything uncategorised."""
     if isinstance(exc, SyscallError):
         return exc.code
-    for cls in type(exc).__mro__:
-        code = _CATEGORY_CODES.get(cls)
-        if code is not None:
-            return code
-    return ErrorCode.EIO
+    category = category_of(exc)
+    return ErrorCode.EIO if category is None else _CATEGORY_CODES[category]
 
 
 def syscall_error(
