@@ -1,7 +1,8 @@
 """One kernel-socket connection: read frames, run requests concurrently, write replies.
 
-Requests on a connection run concurrently (up to ``max_in_flight``; past that the reader
-stops reading, which is the client's backpressure). Replies go through one writer task,
+Requests on a connection run concurrently (up to ``max_in_flight``, counting those whose
+reply waits to be written; past that the reader stops reading, which is the client's
+backpressure, also for a peer that does not read its replies). Replies go through one writer task,
 so frames never interleave. A malformed frame gets an EINVAL reply and the connection
 goes on; a frame over the size limit gets one and the connection ends, since the stream
 cannot be trusted after it. When the peer closes its side, calls still running are
@@ -141,12 +142,16 @@ class Connection:
         handlers.start_soon(self._serve, request, name=f"{request.call}#{request.id}")
 
     async def _serve(self, request: Request) -> None:
+        # The slot is held until the reply is queued: a peer that does not read its
+        # replies fills the outbox, and then the reader stops taking new requests.
         try:
-            reply = await self._run_call(request)
+            try:
+                reply = await self._run_call(request)
+            finally:
+                self._in_flight.discard(request.id)
+            await self._outbox_send.send(self._encode(reply, call=request.call))
         finally:
-            self._in_flight.discard(request.id)
             self._slots.release()
-        await self._outbox_send.send(self._encode(reply, call=request.call))
 
     async def _run_call(self, request: Request) -> dict[str, Any]:
         async def emit(item: Mapping[str, Any]) -> None:

@@ -529,3 +529,26 @@ async def test_past_128_calls_in_flight_the_kernel_stops_reading(kernel, connect
     # Every slot was taken by a sleep, so the ping was not even read until one finished.
     assert order.index(1000) > 0
     assert set(order) == {*range(128), 1000}
+
+
+async def test_a_peer_that_never_reads_its_replies_is_not_read_either(kernel, connect):
+    peer = await connect()
+    request = encode_frame({"id": 0, "call": "sys.ping", "args": {"data": "x" * 4096}})
+    total = 5000
+    sent = 0
+
+    async def flood():
+        nonlocal sent
+        for i in range(total):
+            await peer.send({"id": i, "call": "sys.ping", "args": {"data": "x" * 4096}})
+            sent += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(flood)
+        last = -1
+        while sent != last:  # until the kernel stops taking requests (or all are taken)
+            last = sent
+            await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    # In flight, queued replies and both socket buffers hold a few hundred at most.
+    assert sent * len(request) < 4 << 20, f"the kernel read {sent} of {total} requests"
