@@ -26,6 +26,7 @@ from sandbox.errors import (
     UnavailableError,
     UnsupportedError,
     category_of,
+    describe_invalid,
 )
 
 __all__ = ["error_response", "install_error_handlers", "status_of"]
@@ -88,11 +89,7 @@ def install_error_handlers(app: Quart) -> None:
     async def schema_error(exc: RequestSchemaValidationError) -> Response:
         error = exc.validation_error
         if isinstance(error, pydantic.ValidationError):
-            details = [
-                {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
-                for e in error.errors(include_url=False, include_context=False, include_input=False)
-            ]
-            summary = "; ".join(f"{d['loc'] or '<body>'}: {d['msg']}" for d in details)
+            summary, details = describe_invalid(error, whole="<body>")
             return error_response(400, "invalid_argument", f"invalid request: {summary}", details)
         return error_response(400, "invalid_argument", f"invalid request: {error}")
 

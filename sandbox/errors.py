@@ -20,7 +20,10 @@ POSIX error codes (``kernel.abi``), the orchestrator to HTTP statuses.
 
 from __future__ import annotations
 
+import pydantic
+
 __all__ = [
+    "MAX_DETAILS",
     "AgentOSError",
     "AlreadyExistsError",
     "DeadlineExceededError",
@@ -32,6 +35,7 @@ __all__ = [
     "UnavailableError",
     "UnsupportedError",
     "category_of",
+    "describe_invalid",
 ]
 
 
@@ -98,3 +102,32 @@ def category_of(exc: BaseException) -> type[AgentOSError] | None:
         if cls in _CATEGORIES:
             return cls
     return None
+
+
+MAX_DETAILS = 16
+"""How many invalid fields an answer names; the summary counts the rest."""
+
+
+def describe_invalid(
+    exc: pydantic.ValidationError, *, prefix: str = "", whole: str = "<input>"
+) -> tuple[str, list[dict[str, str]]]:
+    """A validation failure as a one-line summary and per-field details, for an answer.
+
+    Details are ``{"loc": "args.pid", "msg": ..., "type": ...}``, at most
+    :data:`MAX_DETAILS`: input with a million bad keys must not cost a million-line
+    answer.
+
+    Args:
+        exc: the failure.
+        prefix: put before every location (``args``).
+        whole: the location shown for an error about the input as a whole.
+    """
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    details = []
+    for error in errors[:MAX_DETAILS]:
+        loc = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        details.append({"loc": loc, "msg": error["msg"], "type": error["type"]})
+    summary = "; ".join(f"{d['loc'] or whole}: {d['msg']}" for d in details)
+    if len(errors) > MAX_DETAILS:
+        summary += f" (and {len(errors) - MAX_DETAILS} more)"
+    return summary, details

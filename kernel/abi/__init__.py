@@ -22,6 +22,7 @@ from kernel.abi._errors import SyscallUnsupportedError as SyscallUnsupportedErro
 from kernel.abi._errors import error_code as error_code
 from kernel.abi._errors import syscall_error as syscall_error
 from kernel.abi._framing import DEFAULT_MAX_FRAME_BYTES as DEFAULT_MAX_FRAME_BYTES
+from kernel.abi._framing import MAX_CONTAINER_ITEMS as MAX_CONTAINER_ITEMS
 from kernel.abi._framing import FrameDecoder as FrameDecoder
 from kernel.abi._framing import FrameTooLargeError as FrameTooLargeError
 from kernel.abi._framing import MalformedFrameError as MalformedFrameError
@@ -35,7 +36,6 @@ from kernel.abi._messages import item_reply as item_reply
 from kernel.abi._messages import ok_reply as ok_reply
 from kernel.abi._messages import parse_reply as parse_reply
 from kernel.abi._messages import parse_request as parse_request
-from kernel.abi._messages import validation_details as validation_details
 
 CATALOG = Catalog.of(system.SPECS, process.SPECS)
 """Every syscall the kernel offers."""
@@ -43,6 +43,7 @@ CATALOG = Catalog.of(system.SPECS, process.SPECS)
 __all__ = [
     "CATALOG",
     "DEFAULT_MAX_FRAME_BYTES",
+    "MAX_CONTAINER_ITEMS",
     "CallSpec",
     "Catalog",
     "ErrorCode",
@@ -74,5 +75,4 @@ __all__ = [
     "process",
     "syscall_error",
     "system",
-    "validation_details",
 ]

@@ -13,6 +13,7 @@ from sandbox.errors import InvalidArgumentError
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "HEADER_BYTES",
+    "MAX_CONTAINER_ITEMS",
     "FrameDecoder",
     "FrameTooLargeError",
     "MalformedFrameError",
@@ -23,6 +24,8 @@ __all__ = [
 _HEADER = struct.Struct(">I")
 HEADER_BYTES = _HEADER.size
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+MAX_CONTAINER_ITEMS = 65_536
+"""The most entries one map or array of a frame may hold: more is refused unread."""
 
 
 class MalformedFrameError(InvalidArgumentError):
@@ -58,10 +61,17 @@ def decode_payload(payload: bytes) -> dict[str, Any]:
     """Unpack a frame's payload into a map.
 
     Raises:
-        MalformedFrameError: not msgpack, trailing bytes, not a map, or non-string keys.
+        MalformedFrameError: not msgpack, trailing bytes, not a map, non-string keys, or a
+            map or array of more than MAX_CONTAINER_ITEMS entries.
     """
     try:
-        message = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+        message = msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=True,
+            max_map_len=MAX_CONTAINER_ITEMS,
+            max_array_len=MAX_CONTAINER_ITEMS,
+        )
     except ValueError as exc:  # every msgpack decode failure, invalid UTF-8 included
         raise MalformedFrameError(f"frame is not valid msgpack: {exc}") from exc
     if not isinstance(message, dict):

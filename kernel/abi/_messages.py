@@ -15,6 +15,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel.abi._errors import ErrorCode, SyscallInvalidArgumentError
+from sandbox.errors import describe_invalid
 
 __all__ = [
     "CALL_NAME_PATTERN",
@@ -27,7 +28,6 @@ __all__ = [
     "ok_reply",
     "parse_reply",
     "parse_request",
-    "validation_details",
 ]
 
 CALL_NAME_PATTERN: Final = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
@@ -75,15 +75,6 @@ class Reply(BaseModel):
     is_item: bool = False
 
 
-def validation_details(exc: pydantic.ValidationError, *, prefix: str = "") -> list[dict[str, Any]]:
-    """Pydantic errors as ``[{"loc": "args.pid", "msg": ..., "type": ...}]`` for a reply."""
-    details = []
-    for error in exc.errors(include_url=False, include_context=False, include_input=False):
-        loc = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        details.append({"loc": loc, "msg": error["msg"], "type": error["type"]})
-    return details
-
-
 def _id_of(message: Mapping[str, Any]) -> int | None:
     value = message.get("id")
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REQUEST_ID:
@@ -100,8 +91,7 @@ def parse_request(message: Mapping[str, Any]) -> Request:
     try:
         return Request.model_validate(message)
     except pydantic.ValidationError as exc:
-        details = validation_details(exc)
-        summary = "; ".join(f"{d['loc'] or '<frame>'}: {d['msg']}" for d in details)
+        summary, details = describe_invalid(exc, whole="<frame>")
         raise MalformedRequestError(
             f"malformed request: {summary}", request_id=_id_of(message), details=details
         ) from None

@@ -17,9 +17,9 @@ from kernel.abi import (
     SyscallPermissionError,
     SyscallUnsupportedError,
     WireModel,
-    validation_details,
 )
 from sandbox.capabilities import Capability
+from sandbox.errors import describe_invalid
 
 __all__ = ["CallContext", "CallTable", "Caller", "Handler"]
 
@@ -137,8 +137,7 @@ class CallTable:
         try:
             args = spec.args.model_validate(request.args)
         except pydantic.ValidationError as exc:
-            details = validation_details(exc, prefix="args")
-            summary = "; ".join(f"{d['loc']}: {d['msg']}" for d in details)
+            summary, details = describe_invalid(exc, prefix="args")
             raise SyscallInvalidArgumentError(
                 f"invalid arguments: {summary}", details=details, call=spec.name
             ) from None

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.abi import (
+    MAX_CONTAINER_ITEMS,
     FrameDecoder,
     FrameTooLargeError,
     MalformedFrameError,
@@ -98,6 +99,8 @@ def test_encoding_refuses_a_message_over_the_limit():
         (msgpack.packb({"a": 1}) + b"\x00", "not valid msgpack"),
         (b"\xa3ab\xff", "not valid msgpack"),  # invalid UTF-8 in a str
         (b"", "not valid msgpack"),
+        (msgpack.packb({f"k{i}": 0 for i in range(MAX_CONTAINER_ITEMS + 1)}), "max_map_len"),
+        (msgpack.packb({"a": [0] * (MAX_CONTAINER_ITEMS + 1)}), "max_array_len"),
     ],
 )
 def test_malformed_payloads_name_the_problem(payload, reason):

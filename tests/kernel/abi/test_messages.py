@@ -8,6 +8,7 @@ from kernel.abi import (
     parse_request,
 )
 from kernel.abi._errors import ErrorCode
+from sandbox.errors import MAX_DETAILS
 
 
 def test_valid_request_defaults_args():
@@ -35,6 +36,15 @@ def test_malformed_requests_name_the_field_and_keep_the_id(frame, loc, request_i
     assert info.value.code == ErrorCode.EINVAL
     assert info.value.request_id == request_id
     assert [d["loc"] for d in info.value.details] == [loc]
+
+
+def test_a_request_with_many_bad_fields_names_the_first_few_and_counts_the_rest():
+    frame = {"id": 3, "call": "sys.ping", **{f"k{i}": 0 for i in range(1000)}}
+    with pytest.raises(MalformedRequestError) as info:
+        parse_request(frame)
+    assert [d["loc"] for d in info.value.details] == [f"k{i}" for i in range(MAX_DETAILS)]
+    assert info.value.message.endswith(f"(and {1000 - MAX_DETAILS} more)")
+    assert len(info.value.message) < 2000
 
 
 def test_reply_parsing_distinguishes_items_results_and_errors():
