@@ -136,4 +136,6 @@ def parse_reply(message: Mapping[str, Any]) -> Reply:
         raise SyscallInvalidArgumentError(f"malformed reply from the kernel: {exc}") from None
     if reply.ok is None or (reply.ok is False and reply.error is None):
         raise SyscallInvalidArgumentError("malformed reply from the kernel: no ok/error")
+    if reply.id is None and reply.error is None:
+        raise SyscallInvalidArgumentError("malformed reply from the kernel: no id, no error")
     return reply

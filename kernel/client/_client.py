@@ -172,8 +172,9 @@ class KernelClient:
             {"id": request_id, "call": name, "args": dict(args or {})}, max_bytes=self._max_frame
         )
         send, receive = trio.open_memory_channel[Reply | _Lost](buffer)
-        self._pending[request_id] = send
         async with self._send_lock:
+            # Registered only now: a call cancelled while it waited for the lock owes nothing.
+            self._pending[request_id] = send
             try:
                 await self._stream.send_all(frame)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -201,10 +202,7 @@ class KernelClient:
         self._closed.set()
 
     async def _route(self, reply: Reply) -> None:
-        if reply.id is None:
-            # A connection-level error (refused peer, oversize frame): nothing more will come.
-            assert reply.error is not None
-            raise syscall_error(reply.error.code, reply.error.message)
+        assert reply.id is not None
         channel = self._pending.get(reply.id)
         if channel is None:
             logger.debug("dropping reply to abandoned request %d", reply.id)
@@ -220,21 +218,12 @@ class KernelClient:
         Never raises: however the connection ends (EOF, a broken socket, a frame the
         protocol does not allow), pending and later calls fail with a SyscallError.
         """
-        decoder = FrameDecoder(max_frame_bytes=self._max_frame)
         error: SyscallError = SyscallUnavailableError(
-            "kernel closed the connection", code=ErrorCode.ECONNRESET
-        )
+            "kernel connection closed", code=ErrorCode.ECONNRESET
+        )  # also if the reader is cancelled
         try:
-            while True:
-                data = await self._stream.receive_some(64 * 1024)
-                if not data:
-                    break
-                decoder.feed(data)
-                for payload in decoder:
-                    await self._route(parse_reply(decode_payload(payload)))
-        except SyscallError as exc:
-            error = exc
-        except AgentOSError as exc:  # a frame too large or not msgpack: the stream is lost
+            error = await self._read_replies()
+        except AgentOSError as exc:  # a frame too large, not msgpack, not a reply: lost
             error = SyscallUnavailableError(
                 f"kernel sent an invalid frame: {exc}", code=ErrorCode.ECONNRESET
             )
@@ -246,6 +235,19 @@ class KernelClient:
             self._fail_all(error)
             with trio.move_on_after(_CLOSE_SECONDS, shield=True):
                 await self._stream.aclose()
+
+    async def _read_replies(self) -> SyscallError:
+        """Route replies until the connection ends; return the error its calls get."""
+        decoder = FrameDecoder(max_frame_bytes=self._max_frame)
+        while data := await self._stream.receive_some(64 * 1024):
+            decoder.feed(data)
+            for payload in decoder:
+                reply = parse_reply(decode_payload(payload))
+                if reply.id is None:  # a connection-level error: nothing more will come
+                    assert reply.error is not None  # parse_reply guarantees it
+                    return syscall_error(reply.error.code, reply.error.message)
+                await self._route(reply)
+        return SyscallUnavailableError("kernel closed the connection", code=ErrorCode.ECONNRESET)
 
 
 @asynccontextmanager

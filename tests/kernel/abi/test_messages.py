@@ -56,7 +56,14 @@ def test_reply_parsing_distinguishes_items_results_and_errors():
 
 
 @pytest.mark.parametrize(
-    "frame", [{"id": 1}, {"id": 1, "ok": False}, {"id": "x", "item": 1}, {"ok": True}]
+    "frame",
+    [
+        {"id": 1},
+        {"id": 1, "ok": False},
+        {"id": "x", "item": 1},
+        {"ok": True},
+        {"id": None, "ok": True, "result": 1},
+    ],
 )
 def test_replies_outside_the_protocol_are_rejected(frame):
     with pytest.raises(SyscallInvalidArgumentError):

@@ -153,15 +153,56 @@ async def test_a_connection_level_error_fails_everything_with_it(scripted, nurse
     assert errors.value.message == "no"
 
 
-async def test_a_malformed_reply_closes_the_connection(scripted, nursery):
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"id": 1},  # neither ok nor item
+        {"id": None, "ok": True, "result": {}},  # a result for no request
+    ],
+)
+async def test_a_malformed_reply_closes_the_connection(scripted, nursery, reply):
     client, kernel = scripted
-    caught = failing_call(nursery, client, "sys.info", raises=SyscallInvalidArgumentError)
+    caught = failing_call(nursery, client, "sys.info", raises=SyscallUnavailableError)
     await kernel.request()
-    await kernel.reply({"id": 1})  # neither ok nor item
-    await client.wait_closed()
+    await kernel.reply(reply)
     with trio.fail_after(5):
+        await client.wait_closed()
         await caught.wait()
+    assert caught.value.code == ErrorCode.ECONNRESET
     assert "malformed reply" in caught.value.message
+
+
+async def test_a_connection_level_error_fails_every_call_with_its_code(scripted, nursery):
+    client, kernel = scripted
+    caught = failing_call(nursery, client, "sys.info", raises=SyscallPermissionError)
+    await kernel.request()
+    await kernel.reply({"id": None, "ok": False, "error": {"code": "EPERM", "message": "no"}})
+    with trio.fail_after(5):
+        await client.wait_closed()
+        await caught.wait()
+    assert caught.value.code == ErrorCode.EPERM
+
+
+async def test_a_call_cancelled_before_its_frame_is_sent_leaves_nothing_pending(scripted):
+    client, _ = scripted
+    release = trio.Event()
+
+    async def sending():  # another call is sending: the next ones queue for the lock
+        async with client._send_lock:
+            await release.wait()
+
+    async def impatient():
+        with trio.move_on_after(0.01):
+            await client.call("sys.ping")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sending)
+        await trio.testing.wait_all_tasks_blocked()
+        for _ in range(50):
+            nursery.start_soon(impatient)
+        await trio.sleep(0.1)
+        release.set()
+    assert client._pending == {}
 
 
 async def test_a_streamed_item_on_a_plain_call_is_an_error(scripted, nursery):
