@@ -7,6 +7,7 @@ from kernel.abi import process as process
 from kernel.abi import system as system
 from kernel.abi._catalog import CallSpec as CallSpec
 from kernel.abi._catalog import Catalog as Catalog
+from kernel.abi._catalog import WireEnum as WireEnum
 from kernel.abi._catalog import WireModel as WireModel
 from kernel.abi._errors import ErrorCode as ErrorCode
 from kernel.abi._errors import SyscallError as SyscallError
@@ -63,6 +64,7 @@ __all__ = [
     "SyscallTimeoutError",
     "SyscallUnavailableError",
     "SyscallUnsupportedError",
+    "WireEnum",
     "WireModel",
     "decode_payload",
     "encode_frame",

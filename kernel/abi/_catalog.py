@@ -7,23 +7,34 @@ times are float Unix seconds, binary data is bytes.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Strict
 
 from kernel.abi._messages import CALL_NAME_PATTERN
 from sandbox.capabilities import Capability
 
-__all__ = ["CallSpec", "Catalog", "WireModel"]
+__all__ = ["CallSpec", "Catalog", "WireEnum", "WireModel"]
+
+EnumT = TypeVar("EnumT", bound=enum.Enum)
+
+WireEnum = Annotated[EnumT, Strict(strict=False)]
+"""An enum field of a :class:`WireModel`: on the wire, the member's value."""
 
 
 class WireModel(BaseModel):
-    """Base of every ABI model: immutable, and unknown fields are an error."""
+    """Base of every ABI model: immutable, strict, and unknown fields are an error.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Strict: a value of the wrong type is refused, not converted (``{"pid": true}`` is not
+    pid 1, ``"3"`` is not 3). Enum fields are written ``WireEnum[...]`` so that their
+    values, which are strings on the wire, are accepted.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     def to_wire(self) -> dict[str, Any]:
         """The msgpack-ready form of this model."""

@@ -6,7 +6,7 @@ import enum
 
 from pydantic import Field
 
-from kernel.abi._catalog import CallSpec, WireModel
+from kernel.abi._catalog import CallSpec, WireEnum, WireModel
 from kernel.abi.system import NoArgs
 from sandbox.capabilities import Capability
 
@@ -40,8 +40,8 @@ class ProcessInfo(WireModel):
     ppid: int = Field(description="parent pid; 0 when the kernel itself is the parent")
     name: str
     app_id: str | None
-    state: ProcessState
-    capabilities: list[Capability]
+    state: WireEnum[ProcessState]
+    capabilities: list[WireEnum[Capability]]
     created_at: float = Field(description="Unix seconds")
     exited_at: float | None = Field(description="Unix seconds, once exited")
     exit_code: int | None
@@ -54,7 +54,9 @@ class ProcSpawnArgs(WireModel):
     name: str = Field(pattern=PROCESS_NAME_PATTERN)
     app_id: str | None = Field(default=None, pattern=APP_ID_PATTERN)
     parent: int | None = Field(default=None, ge=1, description="parent pid; the caller if None")
-    capabilities: list[Capability] = Field(default_factory=list, max_length=len(Capability))
+    capabilities: list[WireEnum[Capability]] = Field(
+        default_factory=list, max_length=len(Capability)
+    )
 
 
 class ProcPidArgs(WireModel):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from kernel.abi._catalog import CallSpec, WireModel
+from kernel.abi._catalog import CallSpec, WireEnum, WireModel
 from sandbox.capabilities import Capability
 
 __all__ = [
@@ -74,7 +74,7 @@ class CallInfo(WireModel):
     name: str
     category: str
     summary: str
-    capability: Capability | None
+    capability: WireEnum[Capability] | None
     streaming: bool
     args_schema: dict[str, Any]
     result_schema: dict[str, Any]

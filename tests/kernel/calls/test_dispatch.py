@@ -73,6 +73,16 @@ async def test_bad_arguments_are_einval_with_paths():
     assert locs == {"args.name", "args.capabilities.0"}
 
 
+@pytest.mark.parametrize("pid", [True, "1", 1.0, b"1"])
+async def test_arguments_of_the_wrong_type_are_refused_not_converted(pid):
+    kernel = Kernel()
+    await dispatch(kernel, ADMIN, "proc.spawn", name="app")  # pid 1 exists
+    with pytest.raises(SyscallInvalidArgumentError) as info:
+        await dispatch(kernel, ADMIN, "proc.kill", pid=pid)
+    assert [d["loc"] for d in info.value.details] == ["args.pid"]
+    assert [p["pid"] for p in (await dispatch(kernel, ADMIN, "proc.list"))["processes"]] == [1]
+
+
 async def test_calls_without_a_capability_are_open_to_everyone():
     result = await dispatch(Kernel(), as_process(5), "sys.ping", data="hi")
     assert result["data"] == "hi"
