@@ -24,7 +24,7 @@ from pathlib import Path
 
 import trio
 
-from sandbox.errors import FailedPreconditionError
+from sandbox.errors import FailedPreconditionError, InvalidArgumentError
 from sandbox.oci.spec import LAUNCH_DIR, ProcessSpec, sandbox_environment
 from sandbox.policy import Policy
 from sandbox.runtime import Container, Runtime, Stdio
@@ -62,6 +62,7 @@ class Prepared:
         cwd = process.cwd or "/data"
         script = f"cd {shlex.quote(cwd)} || exit 126\n{shlex.join(words)}\n"
         (self.launch / _SCRIPT).write_text(script)
+        (self.launch / _SCRIPT).chmod(0o644)  # whatever the umask: the sandbox's uid reads it
 
     def close_pipes(self) -> None:
         """Close the read ends still held here (-1: handed to someone who closes it)."""
@@ -117,13 +118,13 @@ class WarmPool:
     def __init__(self, runtime: Runtime, policy: Policy, *, size: int = 4) -> None:
         if size < 1:
             msg = "a warm pool holds at least one sandbox"
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         self.runtime = runtime
         self.policy = policy
         self.size = size
         self._ready: collections.deque[Prepared] = collections.deque()
         self._taken = trio.Event()
-        self._launch_root = Path(tempfile.mkdtemp(prefix="launch-", dir=_ensure(runtime.state_dir)))
+        self._launch_root = runtime.state_dir / "launch"  # one directory per sandbox in it
         self._running = False
         self.created = 0
         self.taken_warm = 0
@@ -135,7 +136,7 @@ class WarmPool:
         return len(self._ready)
 
     async def _one(self) -> Prepared:
-        launch = await trio.to_thread.run_sync(_launch_dir, self._launch_root)
+        launch = await trio.to_thread.run_sync(_launch_dir, _ensure(self._launch_root))
         try:
             prepared = await prepare(
                 self.runtime, ProcessSpec(_LAUNCHER), self.policy, launch=launch
@@ -169,7 +170,6 @@ class WarmPool:
         while self._ready:
             await self._ready.popleft().discard()
             drained += 1
-        shutil.rmtree(self._launch_root, ignore_errors=True)
         logger.info("warm pool drained (%d ready sandboxes deleted)", drained)
 
     async def take(self, process: ProcessSpec) -> Prepared:
@@ -188,7 +188,11 @@ class WarmPool:
         else:
             prepared = await self._one()
             self.taken_cold += 1
-        prepared.set_command(process)
+        try:
+            prepared.set_command(process)
+        except BaseException:
+            await prepared.discard()
+            raise
         return prepared
 
 

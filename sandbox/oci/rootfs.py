@@ -79,17 +79,20 @@ def _ro_bind(source: Path, destination: str) -> dict[str, Any]:
 
 
 def build_rootfs(path: Path, host: HostLayout, *, uid: int, gid: int, hostname: str) -> None:
-    """Make the root directory of one sandbox at ``path`` (which must not exist yet)."""
-    path.mkdir(mode=0o755)
-    for name in _MOUNT_POINTS:
-        (path / name).mkdir(mode=0o755)
+    """Make the root directory of one sandbox at ``path`` (which must not exist yet).
+
+    Modes are set explicitly, whatever the creating process's umask: the sandbox's uid
+    must be able to walk and read what is not its own.
+    """
+    for directory in (path, *(path / name for name in (*_MOUNT_POINTS, *host.dirs))):
+        directory.mkdir()
+        directory.chmod(0o755)
     for name, target in host.links:
         (path / name).symlink_to(target)
-    for name in host.dirs:
-        (path / name).mkdir(mode=0o755)
     etc = path / "etc"
     for name in host.files:
-        (path / name).touch(mode=0o644)  # mount point for the host file
+        (path / name).touch()  # mount point for the host file
+        (path / name).chmod(0o644)
     files = {
         "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
         f"sandbox:x:{uid}:{gid}:AgentOS sandbox:/data:/bin/sh\n"

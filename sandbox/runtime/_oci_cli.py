@@ -16,11 +16,17 @@ from typing import Any
 
 import trio
 
+from sandbox.errors import DeadlineExceededError
 from sandbox.runtime._types import RuntimeFailedError
 
 __all__ = ["OciCli", "Stdio"]
 
 logger = logging.getLogger("agentos.sandbox.runtime")
+
+# The runtime makes mount points inside the sandbox's root (/run/agentos/launch, a
+# policy's mount destinations) with this umask, not the caller's: the sandbox's uid
+# must be able to walk them.
+_UMASK = 0o022
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,14 @@ class Stdio:
     stdin: int | None = None
     stdout: int | None = None
     stderr: int | None = None
+
+
+def _stdio_options(stdio: Stdio) -> dict[str, Any]:
+    return {
+        "stdin": subprocess.DEVNULL if stdio.stdin is None else stdio.stdin,
+        "stdout": subprocess.DEVNULL if stdio.stdout is None else stdio.stdout,
+        "stderr": subprocess.DEVNULL if stdio.stderr is None else stdio.stderr,
+    }
 
 
 class OciCli:
@@ -62,17 +76,17 @@ class OciCli:
         self, *args: str, log: Path | None = None, stdio: Stdio | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
         argv = self._argv(*args, log=log)
-        options: dict[str, Any] = {"check": False}
+        options: dict[str, Any] = {"check": False, "umask": _UMASK}
         if stdio is None:
             options |= {"capture_stdout": True, "capture_stderr": True, "stdin": subprocess.DEVNULL}
         else:
-            options |= {
-                "stdin": subprocess.DEVNULL if stdio.stdin is None else stdio.stdin,
-                "stdout": subprocess.DEVNULL if stdio.stdout is None else stdio.stdout,
-                "stderr": subprocess.DEVNULL if stdio.stderr is None else stdio.stderr,
-            }
-        with trio.fail_after(self.timeout):
-            result = await trio.run_process(argv, **options)
+            options |= _stdio_options(stdio)
+        try:
+            with trio.fail_after(self.timeout):
+                result = await trio.run_process(argv, **options)
+        except trio.TooSlowError:
+            msg = f"{self.name} {args[0]} did not finish within {self.timeout:g}s"
+            raise DeadlineExceededError(msg) from None
         if check and result.returncode != 0:
             prefix = f"{self.name} {args[0]} failed: "
             raise RuntimeFailedError(prefix + _reason(result, log).removeprefix(prefix))
@@ -141,11 +155,8 @@ class OciCli:
         argv = self._argv("exec", "--process", os.fspath(process_file), container_id)
         try:
             result = await trio.run_process(
-                argv, check=False,
-                stdin=subprocess.DEVNULL if stdio.stdin is None else stdio.stdin,
-                stdout=subprocess.DEVNULL if stdio.stdout is None else stdio.stdout,
-                stderr=subprocess.DEVNULL if stdio.stderr is None else stdio.stderr,
-            )  # fmt: skip
+                argv, check=False, umask=_UMASK, **_stdio_options(stdio)
+            )
         finally:
             process_file.unlink(missing_ok=True)
         return result.returncode

@@ -96,6 +96,7 @@ async def test_stopping_the_pool_deletes_what_it_held(runtime, policy):
         nursery.cancel_scope.cancel()
     assert await runtime.list_ids() == []
     assert list(runtime.bundles.iterdir()) == []
+    assert list((runtime.state_dir / "launch").iterdir()) == []
     assert runtime.owned() == {}
 
 
@@ -105,3 +106,15 @@ async def test_a_stopped_pool_hands_nothing_out(runtime, policy):
     pool = WarmPool(runtime, policy, size=1)
     with pytest.raises(FailedPreconditionError, match="not running"):
         await pool.take(ProcessSpec(["true"]))
+
+
+async def test_the_creators_umask_does_not_reach_a_pooled_sandbox(runtime, policy):
+    old = os.umask(0o077)
+    try:
+        async with trio.open_nursery() as nursery:
+            pool = await nursery.start(WarmPool(runtime, policy, size=1).run)
+            status, out, err = await run_taken(pool, ProcessSpec(["echo", "launched"]))
+            nursery.cancel_scope.cancel()
+    finally:
+        os.umask(old)
+    assert (status.code, out, err) == (0, b"launched\n", b"")

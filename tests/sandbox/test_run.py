@@ -148,3 +148,19 @@ async def test_a_missing_mount_source_is_refused_before_anything_is_made(runtime
     with pytest.raises(FailedPreconditionError, match="does not exist"):
         await runtime.create(ProcessSpec(["true"]), missing, stdio=Stdio())
     assert await runtime.list_ids() == []
+
+
+@pytest.fixture
+def strict_umask():
+    """The creating process runs under a hardened umask, as some hosts set it."""
+    old = os.umask(0o077)
+    yield
+    os.umask(old)
+
+
+async def test_the_creators_umask_does_not_reach_the_sandbox(run, strict_umask):
+    script = "id -un; cat /etc/hostname; ls / > /dev/null && echo listed; touch /data/x && echo ok"
+    result, out = await run(["sh", "-c", script])
+    assert bytes(out.stderr) == b""
+    assert bytes(out.stdout) == b"sandbox\nsandbox\nlisted\nok\n"
+    assert result.exit_code == 0
