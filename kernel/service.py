@@ -18,7 +18,7 @@ from kernel.config import KernelSettings
 from kernel.core import Kernel, kernel_version
 from kernel.server import bind_admin_socket, serve_admin_socket
 
-__all__ = ["KernelHandle", "KernelService"]
+__all__ = ["KernelHandle", "KernelService", "prepare_data_dir"]
 
 logger = logging.getLogger("agentos.kernel")
 
@@ -37,6 +37,19 @@ def _make_dir(path: Path, mode: int) -> None:
     """Create ``path`` if missing; give it ``mode`` (our own directories only)."""
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(mode)
+
+
+def prepare_data_dir(settings: KernelSettings) -> None:
+    """Make the data directory's parts the kernel uses, with modes no umask changes.
+
+    The data directory and the socket's directory get mode 0755 if they are made here
+    (others' directories are left as they are); ``run/`` gets 0755 and ``kernel/`` 0700.
+    """
+    for directory in (settings.data_dir, settings.socket_path.parent):
+        if not directory.exists():
+            _make_dir(directory, 0o755)
+    _make_dir(settings.layout.run_dir, 0o755)
+    _make_dir(settings.layout.kernel_dir, 0o700)
 
 
 def _unpublish(layout: DataLayout, pid: int) -> None:
@@ -102,12 +115,8 @@ class KernelService:
         """
         settings = self._settings
         layout = settings.layout
-        if not settings.data_dir.exists():
-            _make_dir(settings.data_dir, 0o755)
-        _make_dir(layout.run_dir, 0o755)
-        _make_dir(layout.kernel_dir, 0o700)
+        prepare_data_dir(settings)
         path = settings.socket_path
-        path.parent.mkdir(parents=True, exist_ok=True)
         allowed = {os.geteuid(), *settings.admin_uids}
         if self._owner is not None:
             allowed.add(self._owner[0])

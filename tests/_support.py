@@ -106,6 +106,7 @@ class AgentosProcess:
         env: dict[str, str],
         uid: int | None = None,
         cwd: Path | None = None,
+        umask: int = 0o022,
     ) -> AgentosProcess:
         """Start ``agentos ARGS`` in ``cwd``; as ``uid`` (and its primary group) if given."""
         as_user: dict[str, object] = {}
@@ -120,6 +121,7 @@ class AgentosProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd or "/",
+            umask=umask,
             **as_user,  # type: ignore[arg-type]
         )
         running = cls(process)

@@ -43,9 +43,13 @@ async def spawn_agentos(nursery: trio.Nursery) -> AsyncIterator[object]:
     started: list[AgentosProcess] = []
 
     async def spawn(
-        *args: str, env: dict[str, str], uid: int | None = None, cwd: Path | None = None
+        *args: str,
+        env: dict[str, str],
+        uid: int | None = None,
+        cwd: Path | None = None,
+        umask: int = 0o022,
     ) -> AgentosProcess:
-        process = await AgentosProcess.start(nursery, *args, env=env, uid=uid, cwd=cwd)
+        process = await AgentosProcess.start(nursery, *args, env=env, uid=uid, cwd=cwd, umask=umask)
         started.append(process)
         return process
 

@@ -30,7 +30,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernel.config import KernelSettings
-from kernel.service import KernelService
+from kernel.service import KernelService, prepare_data_dir
 from orchestrator.cli._common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -325,8 +325,7 @@ def _up_command(args: argparse.Namespace) -> int:
     web = web_settings(args, kernel_socket=kernel.socket_path)
     up = build_settings(UpSettings, orchestrator_user=args.orchestrator_user)
     user = _choose_user(up.orchestrator_user)
-    kernel.data_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-    kernel.socket_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    prepare_data_dir(kernel)
     web.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if user is not None:
         _prepare_for(user, kernel, web)

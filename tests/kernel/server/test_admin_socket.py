@@ -390,6 +390,27 @@ async def test_two_kernels_starting_together_cannot_both_win(nursery, data_dir):
         assert (await client.call("sys.ping"))["data"] == ""
 
 
+@pytest.mark.parametrize("umask", [0o002, 0o077])
+async def test_the_directories_the_kernel_makes_do_not_depend_on_the_umask(
+    nursery, data_dir, umask
+):
+    settings = KernelSettings(
+        data_dir=data_dir / "new" / "data", kernel_socket=data_dir / "new" / "sock" / "k.sock"
+    )
+    old = os.umask(umask)
+    try:
+        handle = await nursery.start(KernelService(settings).run)
+    finally:
+        os.umask(old)
+    assert handle.socket.exists()
+    modes = {
+        path: stat.S_IMODE(path.stat().st_mode)
+        for path in (settings.data_dir, settings.layout.run_dir, settings.socket_path.parent)
+    }
+    assert modes == dict.fromkeys(modes, 0o755)
+    assert stat.S_IMODE(settings.layout.kernel_dir.stat().st_mode) == 0o700
+
+
 @pytest.mark.parametrize("mode", [0o777, 0o770])
 async def test_a_socket_directory_others_can_write_is_refused(data_dir, mode):
     shared = data_dir / "shared"

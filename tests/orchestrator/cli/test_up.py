@@ -121,6 +121,19 @@ async def test_web_tier_drops_root(spawn_agentos, data_dir):
     assert_clean(data_dir, up)
 
 
+@pytest.mark.skipif(not is_root(), reason="dropping privileges needs root")
+async def test_the_web_tier_reaches_the_kernel_under_a_strict_umask(spawn_agentos, data_dir):
+    if drop_user() is None:
+        pytest.skip("no unprivileged user can read this checkout's Python and code")
+    fresh = data_dir / "fresh"  # every directory made by up itself
+    up = await spawn_agentos("up", "--port", "0", env=agentos_env(fresh), umask=0o077)
+    base = (await up.wait_for_output(URL))["base"]
+    async with httpx.AsyncClient(base_url=base) as http:
+        assert (await http.get("/health")).json()["kernel"]["connected"] is True
+    assert await up.stop() == 0
+    assert_clean(fresh, up)
+
+
 async def test_token_from_the_environment(spawn_agentos, data_dir):
     token = "t" * 40
     up, base, printed = await start_up(spawn_agentos, data_dir, AGENTOS_TOKEN=token)
