@@ -35,8 +35,12 @@ __all__ = [
 ]
 
 _POLICY_NAME = r"^[a-z][a-z0-9_-]{0,63}$"
-# Where a policy may not mount host paths: the container's own machinery.
-_RESERVED = ("/proc", "/sys", "/dev", "/tmp", "/data", "/run/agentos", "/usr", "/etc")  # noqa: S108 - paths inside the sandbox
+# Where a policy may not mount host paths, nor above: the container's own machinery, and
+# the host's programs (/usr, and the top-level directories that are or lead into it).
+_RESERVED = (
+    "/proc", "/sys", "/dev", "/tmp", "/data", "/run/agentos", "/etc",  # noqa: S108 - in the sandbox
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+)  # fmt: skip
 
 MiB = 1 << 20
 
@@ -115,9 +119,12 @@ class Mount(_Strict):
     @field_validator("destination")
     @classmethod
     def _not_reserved(cls, path: PurePosixPath) -> PurePosixPath:
-        for reserved in _RESERVED:
-            if path == PurePosixPath(reserved) or path.is_relative_to(reserved):
+        for reserved in map(PurePosixPath, _RESERVED):
+            if path.is_relative_to(reserved):
                 msg = f"{path} is inside {reserved}, which the sandbox itself provides"
+                raise ValueError(msg)
+            if reserved.is_relative_to(path):
+                msg = f"{path} would cover {reserved}, which the sandbox itself provides"
                 raise ValueError(msg)
         return path
 

@@ -123,6 +123,31 @@ def test_invalid_policies_name_the_field(document, loc):
     assert [e["loc"] for e in info.value.errors()] == [loc]
 
 
+@pytest.mark.parametrize(
+    ("destination", "reason"),
+    [
+        ("/proc/x", "is inside /proc"),
+        ("/etc", "is inside /etc"),
+        ("/run", "would cover /run/agentos"),  # it would hide the pool's launcher
+        ("/bin", "is inside /bin"),  # on merged-/usr hosts, a way into /usr
+        ("/lib64/ld", "is inside /lib64"),  # the dynamic loader's home
+    ],
+)
+def test_mounts_cannot_cover_what_the_sandbox_provides(destination, reason):
+    with pytest.raises(pydantic.ValidationError, match=reason):
+        Policy.model_validate(
+            {"name": "x", "mounts": [{"source": "/srv", "destination": destination}]}
+        )
+
+
+@pytest.mark.parametrize("destination", ["/opt/app", "/run/app", "/srv", "/home/x"])
+def test_mounts_elsewhere_are_accepted(destination):
+    policy = Policy.model_validate(
+        {"name": "x", "mounts": [{"source": "/srv", "destination": destination}]}
+    )
+    assert str(policy.mounts[0].destination) == destination
+
+
 def test_allowlist_rules_parse_from_strings():
     policy = Policy.model_validate(
         {
