@@ -68,7 +68,7 @@ def raw_runc(state: Path, runs: int) -> list[float]:
     bundle.mkdir()
     build_rootfs(bundle / "rootfs", host, uid=65534, gid=65534, hostname="sandbox")
     config = build_config(
-        sandbox_id="bench", process=TRUE, policy=builtin_policy(), uid=65534, gid=65534,
+        cgroup="agentos-bench/raw", process=TRUE, policy=builtin_policy(), uid=65534, gid=65534,
         host=host, cgroup_mode=CgroupManager().mode,
     )  # fmt: skip
     samples = []

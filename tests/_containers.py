@@ -25,7 +25,7 @@ def state_dir():
     path = Path(tempfile.mkdtemp(prefix="aos-sb-", dir="/tmp"))
     yield path
     # Whatever a test did, nothing of it may stay mounted or on disk.
-    mounted = [str(p) for p in path.glob("*/*/data") if p.is_mount()]  # any runtime's
+    mounted = [str(p) for p in path.glob("**/data") if p.is_mount()]  # any runtime's
     if mounted:
         subprocess.run(["umount", "-R", *mounted], check=False)
     shutil.rmtree(path, ignore_errors=True)

@@ -30,7 +30,6 @@ __all__ = [
     "SANDBOX_INIT",
     "ProcessSpec",
     "build_config",
-    "cgroups_path",
     "sandbox_environment",
 ]
 
@@ -44,7 +43,6 @@ _NAMESPACES = ("pid", "mount", "ipc", "uts", "network", "cgroup")
 _CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHM_MAX = 64 << 20
-CGROUP_PARENT = "agentos"
 LAUNCH_DIR = "/run/agentos/launch"
 """Where a pre-created (pooled) sandbox reads the command it will run, read-only."""
 SANDBOX_INIT = "/usr/bin/tini-static"
@@ -80,11 +78,6 @@ class ProcessSpec:
         if self.cwd is not None and not PurePosixPath(self.cwd).is_absolute():
             msg = f"working directory must be absolute: {self.cwd!r}"
             raise InvalidArgumentError(msg)
-
-
-def cgroups_path(sandbox_id: str) -> str:
-    """The cgroup of a sandbox, below every hierarchy's root."""
-    return f"{CGROUP_PARENT}/{sandbox_id}"
 
 
 def sandbox_environment(process: ProcessSpec, *, home: str) -> dict[str, str]:
@@ -160,7 +153,7 @@ def _resources(policy: Policy, cgroup_mode: CgroupMode) -> dict[str, Any]:
 
 def build_config(  # noqa: PLR0913 - each keyword is one input of the config
     *,
-    sandbox_id: str,
+    cgroup: str,
     process: ProcessSpec,
     policy: Policy,
     uid: int,
@@ -173,7 +166,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
     """The ``config.json`` for one sandbox whose rootfs is the bundle's ``rootfs/``.
 
     Args:
-        sandbox_id: names the container and its cgroup.
+        cgroup: the sandbox's cgroup, below every hierarchy's root (``parent/id``).
         process: what to run.
         policy: limits and mounts.
         uid: the sandbox's own non-root uid.
@@ -211,7 +204,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
         "hostname": "sandbox",
         "mounts": _mounts(policy, host, data, launch, tmp_uid=uid, tmp_gid=gid),
         "linux": {
-            "cgroupsPath": "/" + cgroups_path(sandbox_id),
+            "cgroupsPath": "/" + cgroup,
             "namespaces": [{"type": name} for name in _NAMESPACES],
             "resources": _resources(policy, cgroup_mode),
             "maskedPaths": list(MASKED_PATHS),

@@ -163,6 +163,10 @@ class Runtime(abc.ABC):
         self.host = host or HostLayout.detect()
         self.uids = uids or UidAllocator(state_dir / "uids")
 
+    def cgroup_of(self, sandbox_id: str) -> str:
+        """A sandbox's cgroup, below every hierarchy's root."""
+        return f"{self.cgroup_parent}/{sandbox_id}"
+
     def owner(self, sandbox_id: str) -> str:
         """How this runtime names a sandbox in the shared uid reservations."""
         return f"{self.name}:{sandbox_id}"

@@ -2,9 +2,11 @@
 
 State under ``state_dir``::
 
-    oci/            the runtime's own state (its --root), ours alone
-    bundles/<id>/   config.json, rootfs/, data/ (+ data.img), runtime.log
-    uids/<uid>      uid reservations
+    runc/state/           the runtime's own state (its --root), ours alone
+    runc/bundles/<id>/    config.json, rootfs/, data/ (+ data.img), runtime.log
+    uids/<uid>            uid reservations, shared with the other runtimes
+
+(``crun/`` likewise), and each sandbox's cgroup is ``agentos-runc/<id>``.
 
 Everything a container holds is found again from these after a restart, so
 :meth:`OciRuntime.reconcile` can kill and remove what nobody owns any more.
@@ -24,7 +26,7 @@ import trio
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
 from sandbox.errors import FailedPreconditionError
 from sandbox.oci.rootfs import HostLayout
-from sandbox.oci.spec import CGROUP_PARENT, ProcessSpec, build_config, cgroups_path
+from sandbox.oci.spec import ProcessSpec, build_config
 from sandbox.policy import Policy
 from sandbox.runtime._base import Bundle, Container, Runtime
 from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
@@ -54,16 +56,18 @@ class OciRuntime(Runtime):
         host: HostLayout | None = None,
         uids: UidAllocator | None = None,
     ) -> None:
+        # Each runtime's own bundles, state and cgroups: runc's reconcile must not take
+        # crun's sandboxes for orphans. Only the uid reservations are shared.
         super().__init__(
             state_dir,
-            bundles="bundles",
-            cgroup_parent=CGROUP_PARENT,
+            bundles=f"{binary.name}/bundles",
+            cgroup_parent=f"agentos-{binary.name}",
             cgroups=cgroups,
             host=host,
             uids=uids,
         )
         self.name = binary.name
-        self.cli = OciCli(binary, state_dir / "oci")
+        self.cli = OciCli(binary, state_dir / binary.name / "state")
         become_subreaper()
 
     async def describe(self) -> str:
@@ -77,7 +81,7 @@ class OciRuntime(Runtime):
     ) -> OciContainer:
         self.cli.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         config = build_config(
-            sandbox_id=bundle.id, process=process, policy=policy, uid=bundle.uid,
+            cgroup=self.cgroup_of(bundle.id), process=process, policy=policy, uid=bundle.uid,
             gid=bundle.uid, host=self.host, cgroup_mode=self.cgroups.mode, data=bundle.data,
             launch=bundle.launch,
         )  # fmt: skip
@@ -89,7 +93,7 @@ class OciRuntime(Runtime):
 
     async def _discard(self, sandbox_id: str) -> None:
         await self.cli.delete(sandbox_id)
-        cgroup = self.cgroups.cgroup(cgroups_path(sandbox_id))
+        cgroup = self.cgroups.cgroup(self.cgroup_of(sandbox_id))
 
         def drop_cgroup() -> None:
             if cgroup.exists():
@@ -101,7 +105,8 @@ class OciRuntime(Runtime):
 
     async def _found_ids(self) -> set[str]:
         found = await super()._found_ids()
-        return found | {name.rsplit("/", 1)[1] for name in self.cgroups.children(CGROUP_PARENT)}
+        children = self.cgroups.children(self.cgroup_parent)
+        return found | {name.rsplit("/", 1)[1] for name in children}
 
     async def reconcile(self, *, keep: Collection[str] = ()) -> list[str]:
         uids = {sandbox_id: uid for uid, sandbox_id in self.owned().items()}
@@ -124,7 +129,7 @@ class OciContainer(Container):
         self.state = ContainerState.CREATED
         self._exit: ExitStatus | None = None
         self._reaping = trio.Lock()
-        self._cgroup = runtime.cgroups.cgroup(cgroups_path(sandbox_id))
+        self._cgroup = runtime.cgroups.cgroup(runtime.cgroup_of(sandbox_id))
 
     @property
     def cgroup(self) -> Cgroup:

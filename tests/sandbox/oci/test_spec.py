@@ -25,7 +25,7 @@ def config_for(
     policy, *, mode=CgroupMode.HYBRID, host=MERGED, data=Path("/srv/data"), uid=1_000_123
 ):
     return build_config(
-        sandbox_id="sb-test", process=ProcessSpec(["/bin/true"]), policy=policy,
+        cgroup="agentos-test/sb-test", process=ProcessSpec(["/bin/true"]), policy=policy,
         uid=uid, gid=uid, host=host, cgroup_mode=mode, data=data,
     )  # fmt: skip
 
@@ -140,8 +140,8 @@ def test_process_specs_are_validated(spec, message):
 def test_environment_defaults_and_overrides():
     process = ProcessSpec(["env"], env={"LANG": "en_US.UTF-8", "APP": "notes"})
     config = build_config(
-        sandbox_id="sb-x", process=process, policy=BUILTIN_POLICIES["standard"], uid=1_000_001,
-        gid=1_000_001, host=MERGED, cgroup_mode=CgroupMode.V2,
+        cgroup="agentos-test/sb-x", process=process, policy=BUILTIN_POLICIES["standard"],
+        uid=1_000_001, gid=1_000_001, host=MERGED, cgroup_mode=CgroupMode.V2,
     )  # fmt: skip
     env = dict(item.split("=", 1) for item in config["process"]["env"])
     assert env["LANG"] == "en_US.UTF-8"

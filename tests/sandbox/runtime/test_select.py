@@ -12,7 +12,13 @@ from sandbox.cgroups import CgroupManager, CgroupMode
 from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.spec import ProcessSpec, build_config
 from sandbox.policy import RuntimeName, builtin_policy
-from sandbox.runtime import OciRuntime, RuntimeUnavailableError, open_runtime, runtime_problem
+from sandbox.runtime import (
+    OciRuntime,
+    RuntimeUnavailableError,
+    Stdio,
+    open_runtime,
+    runtime_problem,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runtimes need root")
 
@@ -37,8 +43,9 @@ def test_crun_is_refused_on_hybrid_hosts_with_the_reason(state_dir):
     host = HostLayout.detect()
     build_rootfs(state_dir / "rootfs", host, uid=1_000_001, gid=1_000_001, hostname="sandbox")
     config = build_config(
-        sandbox_id="sb-crun-probe", process=ProcessSpec(["true"]), policy=builtin_policy(),
-        uid=1_000_001, gid=1_000_001, host=host, cgroup_mode=CgroupManager().mode,
+        cgroup="agentos-probe/sb-crun-probe", process=ProcessSpec(["true"]),
+        policy=builtin_policy(), uid=1_000_001, gid=1_000_001, host=host,
+        cgroup_mode=CgroupManager().mode,
     )  # fmt: skip
     (state_dir / "config.json").write_text(json.dumps(config))
     root = ["crun", "--root", str(state_dir / "crun")]
@@ -68,3 +75,22 @@ def test_auto_lists_every_candidates_problem(state_dir, monkeypatch):
     assert "runc: runc is not installed" in message
     assert "crun: crun is not installed" in message
     assert "docker: no Docker Engine answers" in message
+
+
+@pytest.mark.v2vm
+async def test_runc_and_crun_sharing_a_state_dir_keep_to_their_own(state_dir, policy):
+    cgroups = CgroupManager()
+    problems = [runtime_problem(name, cgroups) for name in (RuntimeName.RUNC, RuntimeName.CRUN)]
+    if any(problems):
+        pytest.skip(f"needs both runc and crun: {'; '.join(p for p in problems if p)}")
+    runc = open_runtime(RuntimeName.RUNC, state_dir)
+    crun = open_runtime(RuntimeName.CRUN, state_dir)
+    theirs = await crun.create(ProcessSpec(["sleep", "60"]), policy, stdio=Stdio())
+    try:
+        await theirs.start()
+        assert await runc.reconcile() == []  # crun's sandbox is no orphan of runc's
+        assert theirs.cgroup.exists()
+        assert (await theirs.stats()).pids_current >= 1
+    finally:
+        await theirs.delete()
+    assert await crun.reconcile() == []
