@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 import trio
 
-from sandbox.cgroups import CgroupManager
+from sandbox.cgroups import CgroupError, CgroupManager
 
-__all__ = ["LOCK_PATH", "creating_cgroups", "remove_parent_if_idle"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["LOCK_PATH", "creating_cgroups", "remove_parent_if_idle", "remove_stale_children"]
 
 LOCK_PATH = Path("/run/lock/agentos-cgroups.lock")
 
@@ -52,5 +55,39 @@ def remove_parent_if_idle(cgroups: CgroupManager, parent: str, path: Path = LOCK
             return False
         cgroups.remove_if_empty(parent)
         return True
+    finally:
+        os.close(fd)
+
+
+def remove_stale_children(
+    cgroups: CgroupManager, parent: str, live: Collection[str], path: Path = LOCK_PATH
+) -> list[str]:
+    """Remove the empty cgroups below ``parent`` not named in ``live``; the names removed.
+
+    An engine that died with its containers leaves their cgroups behind; nothing runs in
+    them, but they stay until removed. Only empty ones go, and only while nobody is
+    creating (a cgroup just made is empty until its process joins), so this never touches
+    a sandbox that is running or being made.
+    """
+    fd = _open(path)
+    removed: list[str] = []
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return removed
+        for name in cgroups.children(parent):
+            if name.rsplit("/", 1)[1] in live:
+                continue
+            cgroup = cgroups.cgroup(name)
+            if cgroup.pids():
+                continue
+            try:
+                cgroup.delete()
+            except CgroupError as exc:
+                logger.warning("left the stale cgroup %s: %s", name, exc)
+            else:
+                removed.append(name)
+        return removed
     finally:
         os.close(fd)

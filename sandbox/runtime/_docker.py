@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,11 @@ from sandbox.oci.seccomp import sandbox_seccomp
 from sandbox.oci.spec import LAUNCH_DIR, SANDBOX_INIT, ProcessSpec, sandbox_environment
 from sandbox.policy import Policy
 from sandbox.runtime._base import Bundle, Container, Runtime
-from sandbox.runtime._cgroup_lock import creating_cgroups, remove_parent_if_idle
+from sandbox.runtime._cgroup_lock import (
+    creating_cgroups,
+    remove_parent_if_idle,
+    remove_stale_children,
+)
 from sandbox.runtime._docker_image import BASE_IMAGE, base_image_tar
 from sandbox.runtime._oci_cli import Stdio
 from sandbox.runtime._types import ContainerState, ExitStatus, RuntimeFailedError
@@ -101,6 +106,20 @@ class DockerRuntime(Runtime):
             lambda: self.client.containers.list(all=True, filters={"label": LABEL})
         )
         return sorted(c.labels[LABEL] for c in found)
+
+    async def reconcile(self, *, keep: Collection[str] = ()) -> list[str]:
+        removed = await super().reconcile(keep=keep)
+
+        def drop_stale_cgroups() -> None:
+            # A container's cgroup is named by its engine id; an engine that died with
+            # its containers (or a fresh one on a new data root) no longer knows them.
+            live = {c.id for c in self.client.containers.list(all=True)}
+            for name in remove_stale_children(self.cgroups, self.cgroup_parent, live):
+                logger.warning("removed the stale cgroup %s", name)
+            remove_parent_if_idle(self.cgroups, self.cgroup_parent)
+
+        await trio.to_thread.run_sync(drop_stale_cgroups)
+        return removed
 
     async def _ensure_image(self) -> None:
         if self._image_ready:

@@ -196,6 +196,20 @@ async def test_a_refused_create_leaves_nothing_behind(runtime, policy, tmp_path)
     assert str(runtime.state_dir) not in Path("/proc/self/mountinfo").read_text()
 
 
+async def test_reconcile_removes_cgroups_an_engine_left_behind(runtime):
+    # An engine that died with its containers leaves their (empty) cgroups behind.
+    stale = runtime.cgroups.cgroup(f"{runtime.cgroup_parent}/{'ab' * 32}")
+    stale.create()
+    try:
+        await runtime.reconcile()
+        assert not stale.exists()
+        assert runtime.cgroups.children(runtime.cgroup_parent) == []
+    finally:
+        if stale.exists():
+            stale.delete()
+        runtime.cgroups.remove_if_empty(runtime.cgroup_parent)
+
+
 async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, state_dir):
     running = await create(runtime, policy, ["sleep", "60"])
     await running.start()
