@@ -18,6 +18,9 @@ import dataclasses
 import json
 import logging
 import os
+import select
+import signal
+import socket
 import threading
 from collections.abc import Collection
 from pathlib import Path
@@ -58,6 +61,16 @@ _NO_STATS = CgroupStats(
     cpu_throttled_us=0,
 )  # fmt: skip
 _ETC_FILES = ("passwd", "group", "nsswitch.conf")
+_STOP_SECONDS = 10.0  # for ending a cancelled exec's process
+
+
+def _in_cgroup(pid: int, cgroup: Cgroup) -> bool:
+    """Whether ``pid`` (still) lives in ``cgroup``: a recycled pid does not."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split(":", 2)[2] == f"/{cgroup.name}" for line in lines)
 
 
 def _env(process: ProcessSpec, home: str) -> list[str]:
@@ -218,20 +231,30 @@ class DockerRuntime(Runtime):
 
 
 class _Streams:
-    """Copies a container's attached stdout/stderr into the caller's descriptors."""
+    """Copies between a container's attached streams and the caller's descriptors.
 
-    def __init__(self, socket: Any, stdio: Stdio) -> None:
-        self._socket = socket
+    The output ends when the process does; the input copy is woken then (or by
+    :meth:`close`) even if the caller's stdin never ends.
+    """
+
+    def __init__(self, connection: Any, stdio: Stdio) -> None:
+        self._socket = connection
         self._out = os.dup(stdio.stdout) if stdio.stdout is not None else None
         self._err = os.dup(stdio.stderr) if stdio.stderr is not None else None
         self._in = os.dup(stdio.stdin) if stdio.stdin is not None else None
-        self._threads = [threading.Thread(target=self._copy_out, daemon=True)]
+        self._lock = threading.Lock()
+        self._closed = False
+        self._wake: tuple[int, int] | None = None
+        self._output = threading.Thread(target=self._copy_out, daemon=True)
+        self._input = None
         if self._in is not None:
-            self._threads.append(threading.Thread(target=self._copy_in, daemon=True))
+            self._wake = os.pipe2(os.O_CLOEXEC)
+            self._input = threading.Thread(target=self._copy_in, daemon=True)
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        self._output.start()
+        if self._input is not None:
+            self._input.start()
 
     def _copy_out(self) -> None:
         try:
@@ -240,7 +263,7 @@ class _Streams:
                 if fd is not None:
                     with contextlib.suppress(OSError):
                         os.write(fd, data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: closed by close() meanwhile
             pass
         finally:
             for fd in (self._out, self._err):
@@ -250,30 +273,55 @@ class _Streams:
             self.close()
 
     def close(self) -> None:
-        """Close the connection for good (the SDK's wrapper alone leaves the socket open)."""
+        """End both copies and close the connection for good.
+
+        The SDK's wrapper alone would leave the socket open.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._wake is not None:
+                os.write(self._wake[1], b"\0")
         raw = getattr(self._socket, "_sock", None)
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)  # wakes a copy blocked on it
         with contextlib.suppress(OSError):
             self._socket.close()
         if raw is not None:
             with contextlib.suppress(OSError):
                 raw.close()
 
-    def join(self) -> None:
-        """Wait until every stream has been copied."""
-        for thread in self._threads:
-            thread.join()
+    def join_output(self) -> None:
+        """Wait until the output has been copied: the process has ended."""
+        self._output.join()
 
     def _copy_in(self) -> None:
         assert self._in is not None
+        assert self._wake is not None
         raw = self._socket._sock  # noqa: SLF001 - the SDK's SocketIO wraps the real socket
+        poller = select.poll()
+        poller.register(self._in, select.POLLIN)
+        poller.register(self._wake[0], select.POLLIN)
         try:
-            while chunk := os.read(self._in, 65536):
+            while True:
+                ready = {fd for fd, _ in poller.poll()}
+                if self._wake[0] in ready:
+                    break
+                chunk = os.read(self._in, 65536)
+                if not chunk:
+                    raw.shutdown(socket.SHUT_WR)  # EOF on the container's stdin
+                    break
                 raw.sendall(chunk)
-            raw.shutdown(1)  # SHUT_WR: EOF on the container's stdin
         except OSError:
             pass
         finally:
             os.close(self._in)
+            with self._lock:
+                os.close(self._wake[0])
+                os.close(self._wake[1])
+                self._wake = None
 
 
 class DockerContainer(Container):
@@ -303,8 +351,8 @@ class DockerContainer(Container):
             "stream": 1,
             "stdin": 1 if stdio.stdin is not None else 0,
         }
-        socket = self._runtime.client.api.attach_socket(handle.id, params=params)
-        self._streams = _Streams(socket, stdio)
+        attached = self._runtime.client.api.attach_socket(handle.id, params=params)
+        self._streams = _Streams(attached, stdio)
         self._streams.start()
 
     @property
@@ -385,20 +433,35 @@ class DockerContainer(Container):
             raise FailedPreconditionError(msg)
         api = self._runtime.client.api
 
-        def run() -> int:
+        def begin() -> tuple[str, _Streams]:
             created = api.exec_create(
                 self._handle.id, list(process.argv), user=f"{self.uid}:{self.uid}",
                 workdir=process.cwd or "/data", environment=_env(process, "/data"),
                 stdin=stdio.stdin is not None,
             )  # fmt: skip
-            socket = api.exec_start(created["Id"], socket=True)
-            streams = _Streams(socket, stdio)
+            streams = _Streams(api.exec_start(created["Id"], socket=True), stdio)
             streams.start()
-            streams.join()
-            return int(api.exec_inspect(created["Id"])["ExitCode"])
+            return created["Id"], streams
 
-        # Not abandoned on cancellation: the process ends when the container is killed.
-        return ExitStatus(code=await trio.to_thread.run_sync(run))
+        exec_id, streams = await trio.to_thread.run_sync(begin)
+        try:
+            await trio.to_thread.run_sync(streams.join_output, abandon_on_cancel=True)
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True), trio.move_on_after(_STOP_SECONDS):
+                await trio.to_thread.run_sync(self._end_exec, exec_id)
+            raise
+        finally:
+            streams.close()
+        info = await trio.to_thread.run_sync(api.exec_inspect, exec_id)
+        return ExitStatus(code=int(info["ExitCode"]))
+
+    def _end_exec(self, exec_id: str) -> None:
+        """Kill a process started by exec (Docker has no call for it) if it still runs."""
+        info = self._runtime.client.api.exec_inspect(exec_id)
+        pid = int(info.get("Pid") or 0)
+        if info.get("Running") and pid > 0 and _in_cgroup(pid, self.cgroup):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     async def delete(self) -> None:
         if self.state is ContainerState.DELETED:

@@ -32,6 +32,13 @@ class Pipe:
         return b"".join(chunks)
 
 
+def cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 async def create(runtime, policy, argv, *, stdout=None, stderr=None):
     stdio = Stdio(
         stdout=stdout.write_fd if stdout else None, stderr=stderr.write_fd if stderr else None
@@ -143,6 +150,43 @@ async def test_exec_streams_stdin_in_and_output_out(runtime, policy):
     out.give()
     assert status.code == 0
     assert out.read_all() == b"LINE ONE\nLINE TWO\ndone\n"
+    await container.delete()
+
+
+async def test_exec_returns_when_its_process_ends_though_stdin_stays_open(runtime, policy):
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.start()
+    stdin_read, stdin_write = os.pipe()  # the caller never closes its end during the exec
+    out = Pipe()
+    try:
+        with trio.fail_after(20):
+            status = await container.exec(
+                ProcessSpec(["echo", "done"]), Stdio(stdin=stdin_read, stdout=out.write_fd)
+            )
+        out.give()
+        assert (status.code, out.read_all()) == (0, b"done\n")
+    finally:
+        os.close(stdin_read)
+        os.close(stdin_write)
+        await container.delete()
+
+
+async def test_a_cancelled_exec_returns_at_once_and_ends_its_process(runtime, policy):
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.start()
+
+    def execs_running():
+        return [pid for pid in container.cgroup.pids() if cmdline(pid) == b"sleep\x00300\x00"]
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(container.exec, ProcessSpec(["sleep", "300"]), Stdio())
+            while not execs_running():
+                await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    with trio.fail_after(10):
+        while execs_running():
+            await trio.sleep(0.05)
     await container.delete()
 
 
