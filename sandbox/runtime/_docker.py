@@ -30,6 +30,7 @@ import docker
 import docker.errors
 import requests
 import trio
+import urllib3.exceptions
 from docker.types import Mount, Ulimit
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
@@ -47,7 +48,12 @@ from sandbox.runtime._cgroup_lock import (
 )
 from sandbox.runtime._docker_image import BASE_IMAGE, base_image_tar
 from sandbox.runtime._oci_cli import Stdio
-from sandbox.runtime._types import ContainerState, ExitStatus, RuntimeFailedError
+from sandbox.runtime._types import (
+    ContainerState,
+    ExitStatus,
+    RuntimeFailedError,
+    RuntimeUnavailableError,
+)
 from sandbox.runtime._uids import UidAllocator
 
 __all__ = ["DockerContainer", "DockerRuntime"]
@@ -62,6 +68,17 @@ _NO_STATS = CgroupStats(
 )  # fmt: skip
 _ETC_FILES = ("passwd", "group", "nsswitch.conf")
 _STOP_SECONDS = 10.0  # for ending a cancelled exec's process
+
+
+def _timed_out(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether a request failed only because its read timeout passed.
+
+    The SDK's wait reports its timeout as a ConnectionError wrapping urllib3's
+    ReadTimeoutError; a dead engine's refusal is a ConnectionError too, but not that.
+    """
+    return isinstance(exc, requests.exceptions.ReadTimeout) or any(
+        isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args
+    )
 
 
 def _in_cgroup(pid: int, cgroup: Cgroup) -> bool:
@@ -390,8 +407,11 @@ class DockerContainer(Container):
                 result: dict[str, Any] = await trio.to_thread.run_sync(
                     lambda: self._handle.wait(timeout=1)
                 )
-            except requests.exceptions.ConnectionError:  # the second passed: ask again
-                continue
+            except requests.exceptions.ConnectionError as exc:
+                if _timed_out(exc):  # the second passed: ask again
+                    continue
+                msg = f"the Docker Engine went away while waiting for {self.id}: {exc}"
+                raise RuntimeUnavailableError(msg) from exc
             return result
 
     async def signal(self, signum: int) -> None:
