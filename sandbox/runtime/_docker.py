@@ -34,11 +34,25 @@ import urllib3.exceptions
 from docker.types import Mount, Ulimit
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
-from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
+from sandbox.cgroups import (
+    CPU_PERIOD_US,
+    Cgroup,
+    CgroupError,
+    CgroupManager,
+    CgroupMode,
+    CgroupStats,
+    Resources,
+)
 from sandbox.errors import FailedPreconditionError
 from sandbox.oci.rootfs import HostLayout
 from sandbox.oci.seccomp import sandbox_seccomp
-from sandbox.oci.spec import LAUNCH_DIR, SANDBOX_INIT, ProcessSpec, sandbox_environment
+from sandbox.oci.spec import (
+    LAUNCH_DIR,
+    SANDBOX_HOSTNAME,
+    SANDBOX_INIT,
+    ProcessSpec,
+    sandbox_environment,
+)
 from sandbox.policy import Policy
 from sandbox.runtime._base import Bundle, Container, Runtime
 from sandbox.runtime._cgroup_lock import (
@@ -174,6 +188,8 @@ class DockerRuntime(Runtime):
         await self._ensure_image()
         options = self._options(bundle, process, policy, stdio)
         container = DockerContainer(self, bundle.id, bundle.uid)
+        if self.cgroups.mode is CgroupMode.V2:
+            container.memory_high = policy.limits.memory_high
         try:
             handle = await trio.to_thread.run_sync(lambda: self.client.containers.create(**options))
             container.bind(handle, stdio)
@@ -234,7 +250,8 @@ class DockerRuntime(Runtime):
             "oom_score_adj": 500,
             "stdin_open": stdio.stdin is not None,
         }
-        if limits.memory_high is not None:
+        if limits.memory_high is not None and self.cgroups.mode is not CgroupMode.V2:
+            # v1's soft limit; on v2 Docker would make it memory.low (see start()).
             options["mem_reservation"] = limits.memory_high
         return options
 
@@ -356,6 +373,7 @@ class DockerContainer(Container):
         self._waiting = trio.Lock()
         self._last_stats: CgroupStats | None = None
         self._oom_killed = False
+        self.memory_high: int | None = None  # set on the cgroup at start (v2)
         self._cgroup_name = f"{runtime.cgroup_parent}/{sandbox_id}"
 
     def bind(self, handle: Any, stdio: Stdio) -> None:
@@ -386,6 +404,15 @@ class DockerContainer(Container):
             raise RuntimeFailedError(f"docker start failed: {exc.explanation or exc}") from exc
         self.pid = int(self._handle.attrs["State"]["Pid"])
         self.state = ContainerState.RUNNING
+        if self.memory_high is not None:
+            # Docker has no option for memory.high; it is written as soon as the cgroup is.
+            resources = Resources(memory_high=self.memory_high)
+            try:
+                await trio.to_thread.run_sync(self.cgroup.apply, resources)
+            except CgroupError:
+                if self.cgroup.exists():
+                    raise
+                # else the command already ended and Docker removed its cgroup
 
     async def wait(self) -> ExitStatus:
         async with self._waiting:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from sandbox.cgroups import CgroupMode
 from sandbox.errors import FailedPreconditionError
 from sandbox.oci.spec import ProcessSpec
 from sandbox.runtime import ContainerState, IllegalTransitionError, RuntimeFailedError, Stdio
@@ -187,6 +188,23 @@ async def test_a_cancelled_exec_returns_at_once_and_ends_its_process(runtime, po
     with trio.fail_after(10):
         while execs_running():
             await trio.sleep(0.05)
+    await container.delete()
+
+
+async def test_memory_high_is_set_as_the_cgroup_version_means_it(runtime, policy):
+    limits = policy.limits.model_copy(update={"memory_high": 96 << 20})
+    throttled = policy.model_copy(update={"limits": limits})
+    container = await create(runtime, throttled, ["sleep", "60"])
+    await container.start()
+    layout = runtime.cgroups.layout
+    name = container.cgroup.name
+    if runtime.cgroups.mode is CgroupMode.V2:
+        value = (layout.unified / name / "memory.high").read_text()
+        low = (layout.unified / name / "memory.low").read_text()
+        assert (int(value), low.strip()) == (96 << 20, "0")
+    else:  # v1 has no memory.high: its soft limit is the nearest
+        value = (layout.v1["memory"] / name / "memory.soft_limit_in_bytes").read_text()
+        assert int(value) == 96 << 20
     await container.delete()
 
 
