@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from importlib import metadata
 from typing import Any
 
 from kernel.abi import CATALOG, CallSpec, Catalog, WireModel
@@ -11,18 +10,11 @@ from kernel.calls import CallContext, CallTable
 from kernel.calls.process import ProcessCalls
 from kernel.calls.system import SystemCalls
 from kernel.proc import ProcessTable
+from sandbox import installed_version
 
-__all__ = ["Kernel", "kernel_version"]
+__all__ = ["Kernel"]
 
 ExtraCall = tuple[CallSpec[Any, Any], Callable[[CallContext, Any], Awaitable[WireModel]]]
-
-
-def kernel_version() -> str:
-    """The installed AgentOS version."""
-    try:
-        return metadata.version("agentos")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 class Kernel:
@@ -41,7 +33,7 @@ class Kernel:
         catalog = Catalog.of(CATALOG, (spec for spec, _ in extra))
         self.processes = ProcessTable()
         self.calls = CallTable(catalog)
-        SystemCalls(catalog=catalog, processes=self.processes, version=kernel_version()).bind(
+        SystemCalls(catalog=catalog, processes=self.processes, version=installed_version()).bind(
             self.calls
         )
         ProcessCalls(self.processes).bind(self.calls)

@@ -15,8 +15,9 @@ import trio
 
 from kernel.client import DataLayout, KernelRecord, read_kernel_record, write_kernel_record
 from kernel.config import KernelSettings
-from kernel.core import Kernel, kernel_version
+from kernel.core import Kernel
 from kernel.server import bind_admin_socket, serve_admin_socket
+from sandbox import installed_version
 
 __all__ = ["KernelHandle", "KernelService", "prepare_data_dir"]
 
@@ -121,7 +122,7 @@ class KernelService:
         if self._owner is not None:
             allowed.add(self._owner[0])
         listener = await bind_admin_socket(path, owner=self._owner)
-        version = kernel_version()
+        version = installed_version()
         try:
             with _owned_socket(path):
                 async with _published(layout, path, version):

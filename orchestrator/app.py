@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
 from quart_schema import Info, QuartSchema
@@ -14,16 +13,9 @@ from orchestrator.errors import install_error_handlers
 from orchestrator.kernel_link import KernelLink
 from orchestrator.routes.kernel import kernel_routes
 from orchestrator.routes.status import status_routes
+from sandbox import installed_version
 
-__all__ = ["create_app", "default_frontend_dir", "orchestrator_version"]
-
-
-def orchestrator_version() -> str:
-    """The installed AgentOS version."""
-    try:
-        return metadata.version("agentos")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+__all__ = ["create_app", "default_frontend_dir"]
 
 
 def default_frontend_dir() -> Path:
@@ -41,7 +33,7 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
         static_url_path="/assets",
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    version = orchestrator_version()
+    version = installed_version()
     QuartSchema(
         app,
         info=Info(title="AgentOS", version=version),

@@ -16,18 +16,10 @@ from orchestrator.cli._common import EXIT_ERROR, CommandError, single_leaf
 from orchestrator.cli._sandbox import add_sandbox_command
 from orchestrator.cli._tiers import add_tier_commands
 from orchestrator.cli._up import add_up_command
+from sandbox import installed_version
 from sandbox.errors import AgentOSError
 
 __all__ = ["build_parser", "main"]
-
-
-def _version() -> str:
-    from importlib import metadata  # noqa: PLC0415 - only for --version
-
-    try:
-        return metadata.version("agentos")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 success, 1 failure, 2 usage or configuration error, "
         "69 kernel not reachable. Every option also reads an AGENTOS_* environment variable.",
     )
-    parser.add_argument("--version", action="version", version=f"agentos {_version()}")
+    parser.add_argument("--version", action="version", version=f"agentos {installed_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_up_command(commands)
     add_tier_commands(commands)

@@ -10,6 +10,7 @@ from sandbox.cgroups._manager import DEFAULT_ROOT as DEFAULT_ROOT
 from sandbox.cgroups._manager import CgroupLayout as CgroupLayout
 from sandbox.cgroups._manager import CgroupManager as CgroupManager
 from sandbox.cgroups._manager import detect_layout as detect_layout
+from sandbox.cgroups._types import CPU_PERIOD_US as CPU_PERIOD_US
 from sandbox.cgroups._types import CgroupError as CgroupError
 from sandbox.cgroups._types import CgroupMode as CgroupMode
 from sandbox.cgroups._types import CgroupStats as CgroupStats
@@ -19,6 +20,7 @@ from sandbox.cgroups._v1 import V1Cgroup as V1Cgroup
 from sandbox.cgroups._v2 import V2Cgroup as V2Cgroup
 
 __all__ = [
+    "CPU_PERIOD_US",
     "DEFAULT_ROOT",
     "Cgroup",
     "CgroupError",

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TOP_LEVEL_DIRS", "HostLayout", "build_rootfs", "host_mounts"]
+__all__ = ["MOUNT_POINTS", "TOP_LEVEL_DIRS", "HostLayout", "build_rootfs", "host_mounts"]
 
 TOP_LEVEL_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 """Directories that merged-/usr hosts turn into symlinks into /usr."""
 
-_MOUNT_POINTS = ("proc", "dev", "sys", "tmp", "usr", "data", "run", "etc")
+MOUNT_POINTS = ("proc", "dev", "sys", "tmp", "usr", "data", "run", "etc")
+"""The empty directories every sandbox root has, for what is mounted on them."""
 # Host files worth seeing read-only: the dynamic linker's cache and the time zone.
 _HOST_FILES = ("etc/ld.so.cache", "etc/localtime")
 _RO_BIND = ("rbind", "ro", "nosuid", "nodev")
@@ -84,7 +85,7 @@ def build_rootfs(path: Path, host: HostLayout, *, uid: int, gid: int, hostname: 
     Modes are set explicitly, whatever the creating process's umask: the sandbox's uid
     must be able to walk and read what is not its own.
     """
-    for directory in (path, *(path / name for name in (*_MOUNT_POINTS, *host.dirs))):
+    for directory in (path, *(path / name for name in (*MOUNT_POINTS, *host.dirs))):
         directory.mkdir()
         directory.chmod(0o755)
     for name, target in host.links:

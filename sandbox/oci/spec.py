@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sandbox.cgroups import CgroupMode
+from sandbox.cgroups import CPU_PERIOD_US, CgroupMode, Resources
 from sandbox.errors import InvalidArgumentError
 from sandbox.oci.rootfs import HostLayout, host_mounts
 from sandbox.oci.seccomp import sandbox_seccomp
@@ -27,6 +27,7 @@ __all__ = [
     "LAUNCH_DIR",
     "MASKED_PATHS",
     "READONLY_PATHS",
+    "SANDBOX_HOSTNAME",
     "SANDBOX_INIT",
     "ProcessSpec",
     "build_config",
@@ -38,6 +39,7 @@ MASKED_PATHS = (
     "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
     "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 )  # fmt: skip
+SANDBOX_HOSTNAME = "sandbox"
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 _NAMESPACES = ("pid", "mount", "ipc", "uts", "network", "cgroup")
 _CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
@@ -139,7 +141,7 @@ def _resources(policy: Policy, cgroup_mode: CgroupMode) -> dict[str, Any]:
     memory: dict[str, Any] = {"limit": limits.memory, "swap": limits.memory}  # no swap
     resources: dict[str, Any] = {
         "memory": memory,
-        "cpu": {"quota": max(1000, round(limits.cpus * 100_000)), "period": 100_000},
+        "cpu": {"quota": Resources(cpu_max=limits.cpus).cpu_quota_us, "period": CPU_PERIOD_US},
         "pids": {"limit": limits.pids},
         "devices": [{"allow": False, "access": "rwm"}],
     }
@@ -201,7 +203,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
             "oomScoreAdj": 500,  # under host memory pressure, sandboxes go first
         },
         "root": {"path": "rootfs", "readonly": True},
-        "hostname": "sandbox",
+        "hostname": SANDBOX_HOSTNAME,
         "mounts": _mounts(policy, host, data, launch, tmp_uid=uid, tmp_gid=gid),
         "linux": {
             "cgroupsPath": "/" + cgroup,

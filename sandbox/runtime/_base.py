@@ -15,7 +15,7 @@ import trio
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
 from sandbox.errors import FailedPreconditionError, UnsupportedError
 from sandbox.oci.rootfs import HostLayout, build_rootfs
-from sandbox.oci.spec import ProcessSpec
+from sandbox.oci.spec import SANDBOX_HOSTNAME, ProcessSpec
 from sandbox.policy import NetworkMode, Policy
 from sandbox.runtime._cgroup_lock import remove_parent_if_idle
 from sandbox.runtime._oci_cli import Stdio
@@ -229,7 +229,7 @@ class Runtime(abc.ABC):
         try:
             rootfs = path / "rootfs"
             await trio.to_thread.run_sync(
-                lambda: build_rootfs(rootfs, self.host, uid=uid, gid=uid, hostname="sandbox")
+                lambda: build_rootfs(rootfs, self.host, uid=uid, gid=uid, hostname=SANDBOX_HOSTNAME)
             )
             if data is None:
                 data = await make_data_volume(path, uid=uid, gid=uid, quota=policy.limits.disk)

@@ -228,7 +228,7 @@ class DockerRuntime(Runtime):
             "user": f"{uid}:{uid}",
             "working_dir": process.cwd or "/data",
             "environment": _env(process, "/data"),
-            "hostname": "sandbox",
+            "hostname": SANDBOX_HOSTNAME,
             "network_mode": "none",
             "read_only": True,
             "cap_drop": ["ALL"],
@@ -238,7 +238,8 @@ class DockerRuntime(Runtime):
             "cgroup_parent": f"/{self.cgroup_parent}",
             "mem_limit": limits.memory,
             "memswap_limit": limits.memory,  # no swap
-            "nano_cpus": max(10_000_000, round(limits.cpus * 1e9)),
+            "cpu_period": CPU_PERIOD_US,
+            "cpu_quota": Resources(cpu_max=limits.cpus).cpu_quota_us,
             "pids_limit": limits.pids,
             "ulimits": [
                 Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),

@@ -10,12 +10,11 @@ import io
 import tarfile
 import time
 
-from sandbox.oci.rootfs import HostLayout
+from sandbox.oci.rootfs import MOUNT_POINTS, HostLayout
 
 __all__ = ["BASE_IMAGE", "base_image_tar"]
 
 BASE_IMAGE = "agentos/sandbox-base:1"
-_DIRS = ("proc", "dev", "sys", "tmp", "usr", "data", "run", "etc")
 
 
 def base_image_tar(host: HostLayout) -> bytes:
@@ -32,7 +31,7 @@ def base_image_tar(host: HostLayout) -> bytes:
             info.linkname = target
             tar.addfile(info)
 
-        for name in (*_DIRS, *host.dirs):
+        for name in (*MOUNT_POINTS, *host.dirs):
             add(name, tarfile.DIRTYPE, mode=0o1777 if name == "tmp" else 0o755)
         for name, target in host.links:
             add(name, tarfile.SYMTYPE, target=target, mode=0o777)
