@@ -28,7 +28,6 @@ Sink = Callable[[bytes], Awaitable[None]]
 
 _SAMPLE_SECONDS = 0.02
 _DRAIN_SECONDS = 2.0
-_CLEANUP_SECONDS = 30.0
 _KILLED_CODE = 137
 
 

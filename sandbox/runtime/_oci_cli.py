@@ -110,25 +110,11 @@ class OciCli:
         """Let the created container's process run."""
         await self._run("start", container_id, log=log)
 
-    async def kill(self, container_id: str, signal: str = "KILL") -> None:
-        """Signal every process in the container; nothing to do if it has stopped."""
-        result = await self._run("kill", "--all", container_id, signal, check=False)
-        if result.returncode != 0 and not _gone(result):
-            raise RuntimeFailedError(f"{self.name} kill failed: {_reason(result, None)}")
-
     async def delete(self, container_id: str) -> None:
         """Remove the container (forcibly: a running one is killed); absent is fine."""
         result = await self._run("delete", "--force", container_id, check=False)
         if result.returncode != 0 and not _gone(result):
             raise RuntimeFailedError(f"{self.name} delete failed: {_reason(result, None)}")
-
-    async def state(self, container_id: str) -> dict[str, Any] | None:
-        """The runtime's view of a container, or None if it does not know it."""
-        result = await self._run("state", container_id, check=False)
-        if result.returncode != 0:
-            return None
-        state: dict[str, Any] = json.loads(result.stdout)
-        return state
 
     async def list_ids(self) -> list[str]:
         """Every container in our state directory."""

@@ -26,7 +26,6 @@ from sandbox.runtime._types import ExitStatus
 __all__ = ["become_subreaper", "reap_orphans", "wait_for_exit"]
 
 _PR_SET_CHILD_SUBREAPER = 36
-_PR_GET_CHILD_SUBREAPER = 37
 
 
 @functools.cache
@@ -43,13 +42,6 @@ def become_subreaper() -> None:
     if _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, os.strerror(errno))
-
-
-def is_subreaper() -> bool:
-    """Whether this process adopts orphaned descendants."""
-    flag = ctypes.c_int(0)
-    _libc().prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0)
-    return flag.value == 1
 
 
 def _status_fields(pid_dir: Path) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import os
 import signal
 from dataclasses import dataclass
 
@@ -71,13 +70,6 @@ class ExitStatus:
 
     code: int | None = None
     signal: int | None = None
-
-    @classmethod
-    def from_wait_status(cls, status: int) -> ExitStatus:
-        """From a waitpid(2) status word."""
-        if os.WIFSIGNALED(status):
-            return cls(signal=os.WTERMSIG(status))
-        return cls(code=os.WEXITSTATUS(status))
 
     @classmethod
     def from_init(cls, status: ExitStatus) -> ExitStatus:
