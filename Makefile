@@ -41,7 +41,7 @@ endef
 
 .PHONY: help
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
 setup: system-packages $(STAMP) service-user frontend ## Install everything needed to run (into .venv)
@@ -120,7 +120,7 @@ test-v2: test-setup ## Run the v2vm-marked tests inside a pure cgroup v2 VM (roo
 	else \
 	  echo "==> cgroup v2: running the v2vm tests inside a pure-v2 VM ($(V2VM))"; \
 	  $(V2VM) /usr/bin/env AGENTOS_TEST_RUNTIMES=runc,crun \
-	    $(abspath $(BIN))/python -m pytest -m v2vm -p no:cacheprovider -q; \
+	    $(abspath $(BIN))/python -m pytest -m v2vm -p no:cacheprovider -q $(PYTEST_ARGS); \
 	fi
 
 .PHONY: bench

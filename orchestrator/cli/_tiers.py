@@ -60,7 +60,7 @@ def add_tier_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     web = commands.add_parser(
         "orchestrator",
         help="run the web tier alone",
-        description="Run the HTTP/WebSocket API and desktop against a running kernel.",
+        description="Run the HTTP API and desktop against a running kernel.",
     )
     add_common_options(web)
     add_web_options(web)
