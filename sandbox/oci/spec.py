@@ -24,6 +24,7 @@ from sandbox.oci.seccomp import sandbox_seccomp
 from sandbox.policy import Policy
 
 __all__ = [
+    "KERNEL_SOCKET",
     "LAUNCH_DIR",
     "MASKED_PATHS",
     "READONLY_PATHS",
@@ -46,6 +47,8 @@ _CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambien
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHM_MAX = 64 << 20
 LAUNCH_DIR = "/run/agentos/launch"
+KERNEL_SOCKET = "/run/agentos/kernel.sock"
+"""Where a sandboxed process finds the kernel socket that speaks for it alone."""
 """Where a pre-created (pooled) sandbox reads the command it will run, read-only."""
 SANDBOX_INIT = "/usr/bin/tini-static"
 """PID 1 of every sandbox (from the host's /usr): it forwards signals to the command, which
@@ -103,6 +106,7 @@ def _mounts(
     host: HostLayout,
     data: Path | None,
     launch: Path | None,
+    kernel_socket: Path | None,
     *,
     tmp_uid: int,
     tmp_gid: int,
@@ -128,6 +132,10 @@ def _mounts(
     if launch is not None:
         mounts.append(
             _mount(LAUNCH_DIR, "bind", os.fspath(launch), "rbind", "ro", "nosuid", "nodev")
+        )
+    if kernel_socket is not None:  # read-only: connect(2) on a socket needs no writable mount
+        mounts.append(
+            _mount(KERNEL_SOCKET, "bind", os.fspath(kernel_socket), "bind", "ro", "nosuid", "nodev")
         )
     mounts += [
         _mount(str(m.destination), "bind", str(m.source), "rbind", "ro", "nosuid", "nodev")
@@ -164,6 +172,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
     cgroup_mode: CgroupMode,
     data: Path | None = None,
     launch: Path | None = None,
+    kernel_socket: Path | None = None,
 ) -> dict[str, Any]:
     """The ``config.json`` for one sandbox whose rootfs is the bundle's ``rootfs/``.
 
@@ -177,6 +186,8 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
         cgroup_mode: where memory.high can be set.
         data: a host directory shown read-write at /data.
         launch: a host directory shown read-only at :data:`LAUNCH_DIR` (pooled sandboxes).
+        kernel_socket: the host side of the process's kernel socket, shown at
+            :data:`KERNEL_SOCKET`.
     """
     if uid <= 0 or gid <= 0:
         msg = "a sandbox never runs as root"
@@ -204,7 +215,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
         },
         "root": {"path": "rootfs", "readonly": True},
         "hostname": SANDBOX_HOSTNAME,
-        "mounts": _mounts(policy, host, data, launch, tmp_uid=uid, tmp_gid=gid),
+        "mounts": _mounts(policy, host, data, launch, kernel_socket, tmp_uid=uid, tmp_gid=gid),
         "linux": {
             "cgroupsPath": "/" + cgroup,
             "namespaces": [{"type": name} for name in _NAMESPACES],

@@ -114,6 +114,7 @@ class Bundle:
         rootfs: its root directory, with its own /etc (``path/rootfs``).
         data: the host directory to show at /data.
         launch: a host directory to show read-only at ``LAUNCH_DIR``, if any.
+        kernel_socket: a Unix socket to show at ``KERNEL_SOCKET``, if any.
     """
 
     id: str
@@ -122,6 +123,7 @@ class Bundle:
     rootfs: Path
     data: Path
     launch: Path | None
+    kernel_socket: Path | None = None
 
 
 class Runtime(abc.ABC):
@@ -199,6 +201,7 @@ class Runtime(abc.ABC):
         stdio: Stdio,
         data: Path | None = None,
         launch_dir: Path | None = None,
+        kernel_socket: Path | None = None,
     ) -> Container:
         """Create (not start) a container; on any failure, leave nothing of it behind.
 
@@ -210,6 +213,8 @@ class Runtime(abc.ABC):
                 with the policy's disk quota.
             launch_dir: a host directory to show read-only at ``LAUNCH_DIR`` (how a
                 pooled sandbox learns its command after creation).
+            kernel_socket: a Unix socket on the host to show at ``KERNEL_SOCKET`` (the
+                kernel's socket for this one process).
 
         Raises:
             UnsupportedError: the policy asks for what this runtime cannot do yet.
@@ -233,7 +238,7 @@ class Runtime(abc.ABC):
             )
             if data is None:
                 data = await make_data_volume(path, uid=uid, gid=uid, quota=policy.limits.disk)
-            bundle = Bundle(sandbox_id, uid, path, rootfs, data, launch_dir)
+            bundle = Bundle(sandbox_id, uid, path, rootfs, data, launch_dir, kernel_socket)
             container = await self._create(bundle, process, policy, stdio)
         except BaseException:
             with trio.move_on_after(_CLEANUP_SECONDS, shield=True):

@@ -83,7 +83,7 @@ class OciRuntime(Runtime):
         config = build_config(
             cgroup=self.cgroup_of(bundle.id), process=process, policy=policy, uid=bundle.uid,
             gid=bundle.uid, host=self.host, cgroup_mode=self.cgroups.mode, data=bundle.data,
-            launch=bundle.launch,
+            launch=bundle.launch, kernel_socket=bundle.kernel_socket,
         )  # fmt: skip
         (bundle.path / "config.json").write_text(json.dumps(config, indent=1))
         container = OciContainer(self, bundle.id, bundle.uid, bundle.path)

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import trio
 
 from sandbox.cgroups import CgroupMode
 from sandbox.errors import FailedPreconditionError
-from sandbox.oci.spec import ProcessSpec
+from sandbox.oci.spec import KERNEL_SOCKET, ProcessSpec
 from sandbox.runtime import ContainerState, IllegalTransitionError, RuntimeFailedError, Stdio
 from tests._containers import successor_of
 
@@ -205,6 +206,35 @@ async def test_memory_high_is_set_as_the_cgroup_version_means_it(runtime, policy
     else:  # v1 has no memory.high: its soft limit is the nearest
         value = (layout.v1["memory"] / name / "memory.soft_limit_in_bytes").read_text()
         assert int(value) == 96 << 20
+    await container.delete()
+
+
+async def test_the_kernel_socket_it_is_given_is_reachable_inside(runtime, policy, tmp_path):
+    path = tmp_path / "k.sock"
+    listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    await listener.bind(str(path))
+    listener.listen(1)
+    code = (
+        "import socket; s = socket.socket(socket.AF_UNIX); "
+        f"s.connect({KERNEL_SOCKET!r}); s.sendall(b'hello'); print(s.recv(5).decode())"
+    )
+    out = Pipe()
+    container = await runtime.create(
+        ProcessSpec(["python3", "-c", code]), policy, stdio=Stdio(stdout=out.write_fd),
+        kernel_socket=path,
+    )  # fmt: skip
+    out.give()
+    os.chown(path, container.uid, container.uid)
+    path.chmod(0o600)  # only the sandbox's own uid may connect
+    await container.start()
+    with trio.fail_after(20):
+        conn, _ = await listener.accept()
+        assert await conn.recv(5) == b"hello"
+        await conn.send(b"world")
+        status = await container.wait()
+    conn.close()
+    listener.close()
+    assert (status.code, out.read_all()) == (0, b"world\n")
     await container.delete()
 
 
