@@ -47,9 +47,9 @@ _CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambien
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHM_MAX = 64 << 20
 LAUNCH_DIR = "/run/agentos/launch"
+"""Where a pre-created (pooled) sandbox reads the command it will run, read-only."""
 KERNEL_SOCKET = "/run/agentos/kernel.sock"
 """Where a sandboxed process finds the kernel socket that speaks for it alone."""
-"""Where a pre-created (pooled) sandbox reads the command it will run, read-only."""
 SANDBOX_INIT = "/usr/bin/tini-static"
 """PID 1 of every sandbox (from the host's /usr): it forwards signals to the command, which
 as PID 1 itself would ignore any it has no handler for, and reaps orphaned children."""
