@@ -118,10 +118,28 @@ class Cgroup(abc.ABC):
     def is_frozen(self) -> bool:
         """Whether every process in the cgroup is frozen."""
 
-    def freeze(self, *, timeout: float = 5.0) -> None:
-        """Stop every process in the cgroup; return once they are all stopped."""
-        self._set_frozen(frozen=True)
-        self._wait(self.is_frozen, timeout, "freeze")
+    def freeze(self, *, timeout: float = 5.0, attempts: int = 3) -> None:
+        """Stop every process in the cgroup; return once they are all stopped.
+
+        A v1 freezer can stall for good when it catches a vfork in flight (the parent
+        waits for a child already frozen); each attempt that stalls is undone (thawed)
+        and tried again, and a freeze that never completes leaves the cgroup thawed.
+
+        Raises:
+            CgroupError: it did not freeze within ``timeout`` (it is thawed again).
+        """
+        for attempt in range(attempts):
+            self._set_frozen(frozen=True)
+            try:
+                self._wait(self.is_frozen, timeout / attempts, "freeze")
+            except CgroupError:
+                self._set_frozen(frozen=False)
+                if attempt == attempts - 1:
+                    msg = f"cgroup {self.name} did not freeze within {timeout:.1f} s"
+                    raise CgroupError(msg) from None
+                time.sleep(_POLL_SECONDS)
+            else:
+                return
 
     def thaw(self, *, timeout: float = 5.0) -> None:
         """Let the cgroup's processes run again."""
@@ -137,9 +155,12 @@ class Cgroup(abc.ABC):
             return
         deadline = time.monotonic() + timeout
         while self.pids():
-            self.freeze(timeout=max(0.1, deadline - time.monotonic()))
-            _kill_all(self.pids())
-            self.thaw(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                with contextlib.suppress(CgroupError):  # unfrozen, the sweep still kills
+                    self.freeze(timeout=max(0.1, (deadline - time.monotonic()) / 2))
+                _kill_all(self.pids())
+            finally:
+                self._set_frozen(frozen=False)  # never left frozen: SIGKILL waits for a thaw
             self._wait(lambda: not self.pids(), max(0.1, deadline - time.monotonic()), "empty")
 
     def _wait(self, done: object, timeout: float, what: str) -> None:

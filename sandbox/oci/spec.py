@@ -24,6 +24,7 @@ from sandbox.oci.seccomp import sandbox_seccomp
 from sandbox.policy import Policy
 
 __all__ = [
+    "KERNEL_PYTHON",
     "KERNEL_SOCKET",
     "LAUNCH_DIR",
     "MASKED_PATHS",
@@ -50,6 +51,8 @@ LAUNCH_DIR = "/run/agentos/launch"
 """Where a pre-created (pooled) sandbox reads the command it will run, read-only."""
 KERNEL_SOCKET = "/run/agentos/kernel.sock"
 """Where a sandboxed process finds the kernel socket that speaks for it alone."""
+KERNEL_PYTHON = "/run/agentos/python"
+"""Where a sandboxed process finds the kernel's client module for Python (read-only)."""
 SANDBOX_INIT = "/usr/bin/tini-static"
 """PID 1 of every sandbox (from the host's /usr): it forwards signals to the command, which
 as PID 1 itself would ignore any it has no handler for, and reaps orphaned children."""
@@ -107,6 +110,7 @@ def _mounts(
     data: Path | None,
     launch: Path | None,
     kernel_socket: Path | None,
+    python_lib: Path | None,
     *,
     tmp_uid: int,
     tmp_gid: int,
@@ -136,6 +140,10 @@ def _mounts(
     if kernel_socket is not None:  # read-only: connect(2) on a socket needs no writable mount
         mounts.append(
             _mount(KERNEL_SOCKET, "bind", os.fspath(kernel_socket), "bind", "ro", "nosuid", "nodev")
+        )
+    if python_lib is not None:
+        mounts.append(
+            _mount(KERNEL_PYTHON, "bind", os.fspath(python_lib), "rbind", "ro", "nosuid", "nodev")
         )
     mounts += [
         _mount(str(m.destination), "bind", str(m.source), "rbind", "ro", "nosuid", "nodev")
@@ -173,6 +181,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
     data: Path | None = None,
     launch: Path | None = None,
     kernel_socket: Path | None = None,
+    python_lib: Path | None = None,
 ) -> dict[str, Any]:
     """The ``config.json`` for one sandbox whose rootfs is the bundle's ``rootfs/``.
 
@@ -188,6 +197,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
         launch: a host directory shown read-only at :data:`LAUNCH_DIR` (pooled sandboxes).
         kernel_socket: the host side of the process's kernel socket, shown at
             :data:`KERNEL_SOCKET`.
+        python_lib: a host directory shown read-only at :data:`KERNEL_PYTHON`.
     """
     if uid <= 0 or gid <= 0:
         msg = "a sandbox never runs as root"
@@ -215,7 +225,9 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
         },
         "root": {"path": "rootfs", "readonly": True},
         "hostname": SANDBOX_HOSTNAME,
-        "mounts": _mounts(policy, host, data, launch, kernel_socket, tmp_uid=uid, tmp_gid=gid),
+        "mounts": _mounts(
+            policy, host, data, launch, kernel_socket, python_lib, tmp_uid=uid, tmp_gid=gid
+        ),
         "linux": {
             "cgroupsPath": "/" + cgroup,
             "namespaces": [{"type": name} for name in _NAMESPACES],

@@ -115,6 +115,7 @@ class Bundle:
         data: the host directory to show at /data.
         launch: a host directory to show read-only at ``LAUNCH_DIR``, if any.
         kernel_socket: a Unix socket to show at ``KERNEL_SOCKET``, if any.
+        python_lib: a directory to show read-only at ``KERNEL_PYTHON``, if any.
     """
 
     id: str
@@ -124,6 +125,7 @@ class Bundle:
     data: Path
     launch: Path | None
     kernel_socket: Path | None = None
+    python_lib: Path | None = None
 
 
 class Runtime(abc.ABC):
@@ -202,6 +204,7 @@ class Runtime(abc.ABC):
         data: Path | None = None,
         launch_dir: Path | None = None,
         kernel_socket: Path | None = None,
+        python_lib: Path | None = None,
     ) -> Container:
         """Create (not start) a container; on any failure, leave nothing of it behind.
 
@@ -215,6 +218,8 @@ class Runtime(abc.ABC):
                 pooled sandbox learns its command after creation).
             kernel_socket: a Unix socket on the host to show at ``KERNEL_SOCKET`` (the
                 kernel's socket for this one process).
+            python_lib: a host directory to show read-only at ``KERNEL_PYTHON`` (the
+                kernel's client module).
 
         Raises:
             UnsupportedError: the policy asks for what this runtime cannot do yet.
@@ -238,7 +243,9 @@ class Runtime(abc.ABC):
             )
             if data is None:
                 data = await make_data_volume(path, uid=uid, gid=uid, quota=policy.limits.disk)
-            bundle = Bundle(sandbox_id, uid, path, rootfs, data, launch_dir, kernel_socket)
+            bundle = Bundle(
+                sandbox_id, uid, path, rootfs, data, launch_dir, kernel_socket, python_lib
+            )
             container = await self._create(bundle, process, policy, stdio)
         except BaseException:
             with trio.move_on_after(_CLEANUP_SECONDS, shield=True):

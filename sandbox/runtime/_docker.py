@@ -47,6 +47,7 @@ from sandbox.errors import FailedPreconditionError
 from sandbox.oci.rootfs import HostLayout
 from sandbox.oci.seccomp import sandbox_seccomp
 from sandbox.oci.spec import (
+    KERNEL_PYTHON,
     KERNEL_SOCKET,
     LAUNCH_DIR,
     SANDBOX_HOSTNAME,
@@ -223,6 +224,9 @@ class DockerRuntime(Runtime):
         if bundle.kernel_socket is not None:
             source = os.fspath(bundle.kernel_socket)
             mounts.append(Mount(KERNEL_SOCKET, source, type="bind", read_only=True))
+        if bundle.python_lib is not None:
+            source = os.fspath(bundle.python_lib)
+            mounts.append(Mount(KERNEL_PYTHON, source, type="bind", read_only=True))
         tmpfs = f"rw,nosuid,nodev,size={limits.tmpfs},mode=1777,uid={uid},gid={uid}"
         options: dict[str, Any] = {
             "image": BASE_IMAGE,

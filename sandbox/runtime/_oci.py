@@ -6,7 +6,9 @@ State under ``state_dir``::
     runc/bundles/<id>/    config.json, rootfs/, data/ (+ data.img), runtime.log
     uids/<uid>            uid reservations, shared with the other runtimes
 
-(``crun/`` likewise), and each sandbox's cgroup is ``agentos-runc/<id>``.
+(``crun/`` likewise), and each sandbox's cgroup is ``agentos-runc-<tag>/<id>``, where the
+tag names the state directory: two owners on one host (a kernel and a one-shot
+``agentos sandbox run``, or two kernels) never take each other's cgroups for orphans.
 
 Everything a container holds is found again from these after a restart, so
 :meth:`OciRuntime.reconcile` can kill and remove what nobody owns any more.
@@ -15,6 +17,7 @@ Everything a container holds is found again from these after a restart, so
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Collection
@@ -57,11 +60,13 @@ class OciRuntime(Runtime):
         uids: UidAllocator | None = None,
     ) -> None:
         # Each runtime's own bundles, state and cgroups: runc's reconcile must not take
-        # crun's sandboxes for orphans. Only the uid reservations are shared.
+        # crun's sandboxes for orphans, nor another state directory's. Only the uid
+        # reservations are shared.
+        tag = hashlib.sha256(os.fsencode(state_dir.absolute())).hexdigest()[:8]
         super().__init__(
             state_dir,
             bundles=f"{binary.name}/bundles",
-            cgroup_parent=f"agentos-{binary.name}",
+            cgroup_parent=f"agentos-{binary.name}-{tag}",
             cgroups=cgroups,
             host=host,
             uids=uids,
@@ -83,7 +88,7 @@ class OciRuntime(Runtime):
         config = build_config(
             cgroup=self.cgroup_of(bundle.id), process=process, policy=policy, uid=bundle.uid,
             gid=bundle.uid, host=self.host, cgroup_mode=self.cgroups.mode, data=bundle.data,
-            launch=bundle.launch, kernel_socket=bundle.kernel_socket,
+            launch=bundle.launch, kernel_socket=bundle.kernel_socket, python_lib=bundle.python_lib,
         )  # fmt: skip
         (bundle.path / "config.json").write_text(json.dumps(config, indent=1))
         container = OciContainer(self, bundle.id, bundle.uid, bundle.path)
