@@ -8,6 +8,7 @@ from pydantic import Field
 
 from kernel.abi import DEFAULT_MAX_FRAME_BYTES
 from kernel.client import KernelLocation
+from sandbox.policy import RuntimeName
 
 __all__ = ["KernelSettings"]
 
@@ -24,6 +25,14 @@ class KernelSettings(KernelLocation):
         ge=4096,
         le=256 * 1024 * 1024,
         description="largest frame accepted or sent on the kernel socket",
+    )
+
+    runtime: RuntimeName = Field(
+        default=RuntimeName.AUTO,
+        description="container runtime for processes with a command (auto: runc, crun, docker)",
+    )
+    docker_url: str | None = Field(
+        default=None, description="the Docker Engine, for the docker runtime (else DOCKER_HOST)"
     )
 
     @property

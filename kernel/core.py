@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -9,7 +10,10 @@ from kernel.abi import CATALOG, CallSpec, Catalog, WireModel
 from kernel.calls import CallContext, CallTable
 from kernel.calls.process import ProcessCalls
 from kernel.calls.system import SystemCalls
+from kernel.events import EventBus
+from kernel.metrics import KernelMetrics
 from kernel.proc import ProcessTable
+from kernel.supervisor import Supervisor
 from sandbox import installed_version
 
 __all__ = ["Kernel"]
@@ -32,11 +36,24 @@ class Kernel:
         extra = list(extra_calls)
         catalog = Catalog.of(CATALOG, (spec for spec, _ in extra))
         self.processes = ProcessTable()
-        self.calls = CallTable(catalog)
-        SystemCalls(catalog=catalog, processes=self.processes, version=installed_version()).bind(
-            self.calls
+        self.metrics = KernelMetrics(
+            processes=lambda: Counter(p.state.value for p in self.processes.live()),
+            containers=lambda: Counter(
+                p.state.value for p in self.processes.live() if p.container is not None
+            ),
         )
-        ProcessCalls(self.processes).bind(self.calls)
+        self.events = EventBus(on_drop=self.metrics.count_dropped_events)
+        self.calls = CallTable(catalog, metrics=self.metrics, events=self.events)
+        SystemCalls(
+            catalog=catalog,
+            processes=self.processes,
+            version=installed_version(),
+            events=self.events,
+            metrics=self.metrics,
+        ).bind(self.calls)
+        self.supervisor = Supervisor(self.processes, publish=self.events.publish)
+        self.process_calls = ProcessCalls(self.processes, self.supervisor)
+        self.process_calls.bind(self.calls)
         for spec, handler in extra:
             self.calls.bind(spec, handler)
         if missing := self.calls.unbound():

@@ -18,6 +18,8 @@ from kernel.config import KernelSettings
 from kernel.core import Kernel
 from kernel.server import bind_admin_socket, serve_admin_socket
 from sandbox import installed_version
+from sandbox.errors import AgentOSError
+from sandbox.runtime import Runtime, open_runtime
 
 __all__ = ["KernelHandle", "KernelService", "prepare_data_dir"]
 
@@ -84,6 +86,25 @@ def _owned_socket(path: Path) -> Iterator[None]:
                 path.unlink()
 
 
+async def _open_runtime(settings: KernelSettings) -> tuple[Runtime | None, str]:
+    """The sandbox runtime the settings ask for, or None and why there is none.
+
+    A kernel without one still serves: processes without a command need no container.
+    """
+    state_dir = settings.layout.kernel_dir / "sandboxes"
+    try:
+        runtime = await trio.to_thread.run_sync(
+            functools.partial(
+                open_runtime, settings.runtime, state_dir, docker_url=settings.docker_url
+            )
+        )
+    except AgentOSError as exc:
+        logger.warning("processes cannot run commands: %s", exc)
+        return None, str(exc)
+    logger.info("sandbox runtime: %s", await runtime.describe())
+    return runtime, ""
+
+
 class KernelService:
     """Runs the kernel on its admin socket until cancelled.
 
@@ -123,9 +144,20 @@ class KernelService:
             allowed.add(self._owner[0])
         listener = await bind_admin_socket(path, owner=self._owner)
         version = installed_version()
+        kernel = self._kernel
+        runtime, unavailable = await _open_runtime(settings)
         try:
             with _owned_socket(path):
-                async with _published(layout, path, version):
+                async with (
+                    kernel.supervisor.running(
+                        kernel.calls,
+                        runtime=runtime,
+                        unavailable=unavailable,
+                        sockets=layout.kernel_dir / "procs",
+                        max_frame_bytes=settings.max_frame_bytes,
+                    ),
+                    _published(layout, path, version),
+                ):
                     logger.info(
                         "kernel %s serving on %s (admin uids %s)", version, path, sorted(allowed)
                     )
@@ -134,13 +166,16 @@ class KernelService:
                             functools.partial(
                                 serve_admin_socket,
                                 listener,
-                                self._kernel.calls,
+                                kernel.calls,
                                 allowed_uids=allowed,
                                 max_frame_bytes=settings.max_frame_bytes,
+                                act_as=kernel.process_calls.act_as,
                             )
                         )
-                        task_status.started(KernelHandle(socket=path, kernel=self._kernel))
+                        task_status.started(KernelHandle(socket=path, kernel=kernel))
         finally:
             with trio.move_on_after(_GRACE_SECONDS, shield=True):
                 await listener.aclose()
+                if runtime is not None:
+                    await runtime.aclose()
             logger.info("kernel stopped")

@@ -52,6 +52,9 @@ class Request(BaseModel):
     id: int = Field(ge=0, le=MAX_REQUEST_ID)
     call: str = Field(max_length=64, pattern=CALL_NAME_PATTERN)
     args: dict[str, Any] = Field(default_factory=dict)
+    as_pid: int | None = Field(
+        default=None, ge=0, le=MAX_REQUEST_ID, description="act as this process (admin only)"
+    )
 
 
 class _ErrorBody(BaseModel):

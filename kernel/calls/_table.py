@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -12,21 +13,38 @@ import pydantic
 from kernel.abi import (
     CallSpec,
     Catalog,
+    ErrorCode,
     Request,
+    SyscallError,
     SyscallInvalidArgumentError,
     SyscallPermissionError,
     SyscallUnsupportedError,
     WireModel,
+    error_code,
 )
+from kernel.abi.events import EventKind
+from kernel.events import EventBus
+from kernel.metrics import KernelMetrics
 from sandbox.capabilities import Capability
 from sandbox.errors import describe_invalid
 
-__all__ = ["CallContext", "CallTable", "Caller", "Handler"]
+__all__ = ["OWNERSHIP", "UNKNOWN_CALL", "CallContext", "CallTable", "Caller", "Handler"]
 
 logger = logging.getLogger("agentos.kernel.calls")
 
 ArgsT = TypeVar("ArgsT", bound=WireModel)
 ResultT = TypeVar("ResultT", bound=WireModel)
+
+UNKNOWN_CALL = "unknown"
+"""The metrics label of calls not in the catalog (clients must not mint label values)."""
+
+OWNERSHIP = "ownership"
+"""The capability label of denials a handler decides: the caller holds the call's
+capability but not the right to this object (not its process) or these arguments
+(granting capabilities it lacks)."""
+
+_CANCELLED = "cancelled"
+_DENIAL_CODES = frozenset({ErrorCode.EPERM, ErrorCode.EACCES})
 
 
 @dataclass(frozen=True)
@@ -81,11 +99,25 @@ Handler = Callable[[CallContext, Any], Awaitable[WireModel]]
 
 
 class CallTable:
-    """The handlers of a catalog's calls, and the one path every request takes through them."""
+    """The handlers of a catalog's calls, and the one path every request takes through them.
 
-    def __init__(self, catalog: Catalog) -> None:
+    Args:
+        catalog: the calls this table serves.
+        metrics: counts every call (outcome, latency) and denial, if given.
+        events: where denials are published as ``call.denied``, if given.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        metrics: KernelMetrics | None = None,
+        events: EventBus | None = None,
+    ) -> None:
         self.catalog = catalog
         self._handlers: dict[str, Handler] = {}
+        self._metrics = metrics
+        self._events = events
 
     def bind(
         self,
@@ -111,7 +143,9 @@ class CallTable:
         """Run one request for ``caller`` and return its wire result.
 
         The capability check happens before the arguments are even parsed, so a caller
-        without the capability learns nothing about the call's inputs.
+        without the capability learns nothing about the call's inputs. Every call is
+        counted with its outcome and latency (a streaming call's is the whole stream);
+        a denial is also counted as one and published as a ``call.denied`` event.
 
         Raises:
             SyscallUnsupportedError: ENOSYS, no such call.
@@ -120,20 +154,37 @@ class CallTable:
             AgentOSError: whatever the handler raises.
         """
         spec = self.catalog.get(request.call)
+        started = time.perf_counter()
+        outcome = _CANCELLED  # unless it returns or raises an Exception
+        try:
+            result = await self._run(caller, spec, request, emit)
+        except Exception as exc:
+            outcome = error_code(exc).value
+            raise
+        else:
+            outcome = "ok"
+            return result
+        finally:
+            if self._metrics is not None:
+                label = spec.name if spec is not None else UNKNOWN_CALL
+                self._metrics.observe_call(label, outcome, time.perf_counter() - started)
+
+    async def _run(
+        self,
+        caller: Caller,
+        spec: CallSpec[Any, Any] | None,
+        request: Request,
+        emit: Callable[[Mapping[str, Any]], Awaitable[None]],
+    ) -> dict[str, Any]:
         handler = self._handlers.get(request.call)
         if spec is None or handler is None:
             raise SyscallUnsupportedError(f"no such call {request.call!r}", call=request.call)
         if spec.capability is not None and not caller.holds(spec.capability):
-            logger.info(
-                "denied %s to pid %d (uid %d): needs %s",
-                spec.name,
-                caller.pid,
-                caller.uid,
-                spec.capability,
-            )
-            raise SyscallPermissionError(
+            denial = SyscallPermissionError(
                 f"{spec.name} needs the {spec.capability} capability", call=spec.name
             )
+            self._denied(caller, spec, spec.capability.value, denial.message)
+            raise denial
         try:
             args = spec.args.model_validate(request.args)
         except pydantic.ValidationError as exc:
@@ -146,9 +197,32 @@ class CallTable:
             await emit(item.to_wire())
 
         context = CallContext(caller, spec, emit_item if spec.streaming else None)
-        result = await handler(context, args)
+        try:
+            result = await handler(context, args)
+        except Exception as exc:
+            if error_code(exc) in _DENIAL_CODES:
+                message = exc.message if isinstance(exc, SyscallError) else str(exc)
+                self._denied(caller, spec, OWNERSHIP, message)
+            raise
         expected: type[WireModel] = spec.result
         if not isinstance(result, expected):
             msg = f"{spec.name} handler returned {type(result).__name__}, not {spec.result}"
             raise TypeError(msg)
         return result.to_wire()
+
+    def _denied(
+        self, caller: Caller, spec: CallSpec[Any, Any], capability: str, message: str
+    ) -> None:
+        """Log, count and publish a refused call."""
+        logger.info("denied %s to pid %d (uid %d): %s", spec.name, caller.pid, caller.uid, message)
+        if self._metrics is not None:
+            self._metrics.count_denial(spec.name, capability)
+        if self._events is not None:
+            self._events.publish(
+                EventKind.CALL_DENIED,
+                pid=caller.pid,
+                call=spec.name,
+                capability=capability,
+                uid=caller.uid,
+                message=message,
+            )

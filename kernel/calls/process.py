@@ -1,46 +1,121 @@
-"""Handlers of ``proc.*``."""
+"""Handlers of ``proc.*`` and ``signal.*``, and who a request may act as."""
 
 from __future__ import annotations
 
 import logging
 
-from kernel.abi import SyscallPermissionError
+import trio
+
+from kernel.abi import (
+    ErrorCode,
+    SyscallInvalidArgumentError,
+    SyscallPermissionError,
+    SyscallTimeoutError,
+)
+from kernel.abi.events import EventKind
 from kernel.abi.process import (
+    PROC_EXEC,
     PROC_INFO,
     PROC_KILL,
     PROC_LIST,
+    PROC_RESUME,
+    PROC_SET_PRIORITY,
     PROC_SPAWN,
+    PROC_STATE,
+    PROC_STATS,
+    PROC_SUSPEND,
+    PROC_WAIT,
+    SIGNAL_SEND,
+    ExecItem,
+    ExecResult,
+    ExitReason,
+    LimitsNarrowing,
     ProcessInfo,
+    ProcExecArgs,
     ProcListResult,
     ProcPidArgs,
+    ProcSetPriorityArgs,
     ProcSpawnArgs,
+    ProcStateResult,
+    ProcStatsResult,
+    ProcWaitArgs,
+    SignalSendArgs,
 )
 from kernel.abi.system import NoArgs
-from kernel.calls._table import CallContext, CallTable
-from kernel.proc import ProcessTable
+from kernel.calls._table import CallContext, Caller, CallTable
+from kernel.proc import KERNEL_PID, Process, ProcessTable
+from kernel.supervisor import Supervisor
+from sandbox.policy import DEFAULT_POLICY, Policy, builtin_policy
 
 __all__ = ["ProcessCalls"]
 
 logger = logging.getLogger("agentos.kernel.proc")
 
 
-class ProcessCalls:
-    """Creating, listing and ending processes."""
+def _narrowed(policy: Policy, narrowing: LimitsNarrowing, *, call: str) -> Policy:
+    """``policy`` with tighter limits.
 
-    def __init__(self, processes: ProcessTable) -> None:
+    Raises:
+        SyscallPermissionError: a limit above the policy's.
+    """
+    current = policy.limits
+    wanted = narrowing.model_dump(exclude_none=True)
+    for name, value in wanted.items():
+        ceiling = getattr(current, name)
+        if ceiling is not None and value > ceiling:
+            msg = f"policy {policy.name!r} allows {name} up to {ceiling}, not {value}"
+            raise SyscallPermissionError(msg, call=call)
+    if "memory" in wanted and current.memory_high is not None:
+        wanted["memory_high"] = min(current.memory_high, wanted["memory"])
+    limits = current.model_validate({**current.model_dump(), **wanted})
+    return policy.model_copy(update={"limits": limits})
+
+
+class ProcessCalls:
+    """Creating, watching, controlling and ending processes."""
+
+    def __init__(self, processes: ProcessTable, supervisor: Supervisor) -> None:
         self._processes = processes
+        self._supervisor = supervisor
 
     def bind(self, table: CallTable) -> None:
-        """Implement the ``proc.*`` calls in ``table``."""
+        """Implement the ``proc.*`` and ``signal.*`` calls in ``table``."""
         table.bind(PROC_SPAWN, self.spawn)
         table.bind(PROC_LIST, self.list)
         table.bind(PROC_INFO, self.info)
+        table.bind(PROC_STATE, self.state)
+        table.bind(PROC_STATS, self.stats)
         table.bind(PROC_KILL, self.kill)
+        table.bind(PROC_WAIT, self.wait)
+        table.bind(PROC_EXEC, self.exec)
+        table.bind(PROC_SUSPEND, self.suspend)
+        table.bind(PROC_RESUME, self.resume)
+        table.bind(PROC_SET_PRIORITY, self.set_priority)
+        table.bind(SIGNAL_SEND, self.signal)
 
-    def _check_owns(self, ctx: CallContext, pid: int) -> None:
-        """A process may act on itself and its descendants; the admin on anything."""
+    def act_as(self, caller: Caller, pid: int, call: str) -> Caller:
+        """The admin socket acting for process ``pid`` (``as_pid``): with its authority.
+
+        Raises:
+            SyscallNotFoundError: ESRCH, no such live process.
+        """
+        if pid == KERNEL_PID:
+            return caller
+        process = self._processes.get(pid)
+        del call
+        return Caller(
+            pid=process.pid, uid=caller.uid, os_pid=caller.os_pid,
+            capabilities=process.capabilities,
+        )  # fmt: skip
+
+    def _owned(self, ctx: CallContext, pid: int, *, live: bool = True) -> Process:
+        """The process ``pid``, if the caller may act on it: itself or a descendant.
+
+        ESRCH comes before EPERM, as with kill(2).
+        """
+        process = self._processes.get(pid) if live else self._processes.find(pid)
         if ctx.caller.capabilities is None or self._processes.is_within(pid, ctx.caller.pid):
-            return
+            return process
         msg = f"process {pid} is not the caller ({ctx.caller.pid}) or its descendant"
         raise SyscallPermissionError(msg, call=ctx.spec.name)
 
@@ -48,19 +123,42 @@ class ProcessCalls:
         """``proc.spawn``: a child of the caller (or of ``parent``) with at most its authority.
 
         Raises:
-            SyscallPermissionError: the caller asked for capabilities it does not hold.
+            SyscallPermissionError: the caller asked for capabilities it does not hold, or
+                more than the policy grants.
+            NotFoundError: ENOENT, no such policy.
         """
-        wanted = frozenset(args.capabilities)
+        policy = None
+        if args.policy is not None or args.command is not None:
+            policy = builtin_policy(args.policy or DEFAULT_POLICY)  # ENOENT if unknown
+        if args.limits is not None:
+            if policy is None:
+                msg = "limits narrow a policy: name one, or give a command"
+                raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+            policy = _narrowed(policy, args.limits, call=ctx.spec.name)
+        if args.capabilities is not None:
+            wanted = frozenset(args.capabilities)
+        else:
+            wanted = policy.capabilities if policy is not None else frozenset()
+        if policy is not None and not wanted <= policy.capabilities:
+            beyond = ", ".join(sorted(wanted - policy.capabilities))
+            msg = f"policy {policy.name!r} does not grant: {beyond}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
         held = ctx.caller.capabilities
         if held is not None and not wanted <= held:
             missing = ", ".join(sorted(wanted - held))
             msg = f"cannot grant capabilities the caller lacks: {missing}"
             raise SyscallPermissionError(msg, call=ctx.spec.name)
         ppid = args.parent if args.parent is not None else ctx.caller.pid
-        self._check_owns(ctx, ppid)
+        if ppid != KERNEL_PID:
+            self._owned(ctx, ppid)
         process = self._processes.spawn(
-            name=args.name, ppid=ppid, app_id=args.app_id, capabilities=wanted
-        )
+            name=args.name, ppid=ppid, app_id=args.app_id, capabilities=wanted, policy=policy,
+            detached=args.detached,
+        )  # fmt: skip
+        self._supervisor.publish(EventKind.PROCESS_SPAWNED, pid=process.pid, name=process.name)
+        if args.command is not None:
+            assert policy is not None
+            await self._supervisor.launch(process, args.command, policy)
         logger.info("spawned pid %d %r (parent %d)", process.pid, process.name, ppid)
         return process.info()
 
@@ -69,13 +167,87 @@ class ProcessCalls:
         return ProcListResult(processes=[p.info() for p in self._processes.live()])
 
     async def info(self, _ctx: CallContext, args: ProcPidArgs) -> ProcessInfo:
-        """``proc.info``."""
-        return self._processes.get(args.pid).info()
+        """``proc.info``: live or recently exited."""
+        return self._processes.find(args.pid).info()
+
+    async def state(self, _ctx: CallContext, args: ProcPidArgs) -> ProcStateResult:
+        """``proc.state``."""
+        process = self._processes.find(args.pid)
+        return ProcStateResult(
+            pid=process.pid, state=process.state, exit_reason=process.exit_reason
+        )
+
+    async def stats(self, ctx: CallContext, args: ProcPidArgs) -> ProcStatsResult:
+        """``proc.stats``: its container's counters; zeros for a process without one."""
+        process = self._owned(ctx, args.pid)
+        stats = await self._supervisor.stats(process)
+        limits = process.policy.limits if process.policy is not None else None
+        return ProcStatsResult(
+            pid=process.pid,
+            memory_current_bytes=stats.memory_current if stats else 0,
+            memory_peak_bytes=stats.memory_peak if stats else None,
+            memory_limit_bytes=limits.memory if limits and stats else None,
+            cpu_usage_us=stats.cpu_usage_us if stats else 0,
+            cpu_throttled_periods=stats.cpu_throttled_periods if stats else 0,
+            pids_current=stats.pids_current if stats else 0,
+            pids_limit=limits.pids if limits and stats else None,
+            oom_kills=stats.oom_kills if stats else 0,
+        )
 
     async def kill(self, ctx: CallContext, args: ProcPidArgs) -> ProcessInfo:
-        """``proc.kill``."""
-        self._processes.get(args.pid)  # ESRCH before EPERM, as kill(2) does
-        self._check_owns(ctx, args.pid)
-        ended = self._processes.kill(args.pid)
-        logger.info("killed pid %d and %d descendant(s)", args.pid, len(ended) - 1)
-        return ended[-1].info()
+        """``proc.kill``: it and its children that are not detached; its final state."""
+        process = self._owned(ctx, args.pid)
+        await self._supervisor.end(process, ExitReason.KILLED)
+        return process.info()
+
+    async def wait(self, ctx: CallContext, args: ProcWaitArgs) -> ProcessInfo:
+        """``proc.wait``: return once it has exited.
+
+        Raises:
+            SyscallTimeoutError: ETIMEDOUT, still running after ``timeout`` seconds.
+        """
+        process = self._owned(ctx, args.pid, live=False)
+        with trio.move_on_after(args.timeout if args.timeout is not None else float("inf")):
+            await process.ended.wait()
+        if not process.ended.is_set():
+            msg = f"process {args.pid} still runs after {args.timeout} s"
+            raise SyscallTimeoutError(msg, call=ctx.spec.name)
+        return process.info()
+
+    async def exec(self, ctx: CallContext, args: ProcExecArgs) -> ExecResult:
+        """``proc.exec``: stream a command's output from inside the process's container."""
+        process = self._owned(ctx, args.pid)
+
+        async def emit(item: ExecItem) -> None:
+            await ctx.emit(item)
+
+        return await self._supervisor.exec(
+            process, args.command, stdin=args.stdin, time_limit=args.timeout, emit=emit
+        )
+
+    async def suspend(self, ctx: CallContext, args: ProcPidArgs) -> ProcessInfo:
+        """``proc.suspend``: freeze its container."""
+        process = self._owned(ctx, args.pid)
+        if ctx.caller.pid == process.pid:
+            msg = "a process cannot suspend itself (nothing could resume it from inside)"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name, code=ErrorCode.EINVAL)
+        await self._supervisor.suspend(process)
+        return process.info()
+
+    async def resume(self, ctx: CallContext, args: ProcPidArgs) -> ProcessInfo:
+        """``proc.resume``: thaw it."""
+        process = self._owned(ctx, args.pid)
+        await self._supervisor.resume(process)
+        return process.info()
+
+    async def set_priority(self, ctx: CallContext, args: ProcSetPriorityArgs) -> ProcessInfo:
+        """``proc.set_priority``."""
+        process = self._owned(ctx, args.pid)
+        await self._supervisor.set_priority(process, args.priority)
+        return process.info()
+
+    async def signal(self, ctx: CallContext, args: SignalSendArgs) -> ProcessInfo:
+        """``signal.send``: to the process's command."""
+        process = self._owned(ctx, args.pid)
+        await self._supervisor.signal(process, args.number)
+        return process.info()

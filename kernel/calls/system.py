@@ -8,6 +8,13 @@ import socket
 import time
 
 from kernel.abi import Catalog
+from kernel.abi.events import (
+    SYS_EVENTS,
+    SYS_METRICS,
+    SysEventsArgs,
+    SysEventsResult,
+    SysMetricsResult,
+)
 from kernel.abi.system import (
     SYS_CALLS,
     SYS_INFO,
@@ -21,6 +28,8 @@ from kernel.abi.system import (
     SysPingResult,
 )
 from kernel.calls._table import CallContext, CallTable
+from kernel.events import EventBus
+from kernel.metrics import KernelMetrics
 from kernel.proc import ProcessTable
 
 __all__ = ["SystemCalls"]
@@ -47,12 +56,22 @@ def _memory_total_bytes() -> int:
 
 
 class SystemCalls:
-    """The kernel describing itself: identity, host, catalog, liveness."""
+    """The kernel describing itself: identity, host, catalog, liveness, events, metrics."""
 
-    def __init__(self, *, catalog: Catalog, processes: ProcessTable, version: str) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        processes: ProcessTable,
+        version: str,
+        events: EventBus,
+        metrics: KernelMetrics,
+    ) -> None:
         self._catalog = catalog
         self._descriptions = _describe(catalog)
         self._processes = processes
+        self._events = events
+        self._metrics = metrics
         self._version = version
         self._started_at = time.time()
         self._started_monotonic = time.monotonic()
@@ -62,6 +81,8 @@ class SystemCalls:
         table.bind(SYS_PING, self.ping)
         table.bind(SYS_INFO, self.info)
         table.bind(SYS_CALLS, self.calls)
+        table.bind(SYS_EVENTS, self.events)
+        table.bind(SYS_METRICS, self.metrics)
 
     async def ping(self, _ctx: CallContext, args: SysPingArgs) -> SysPingResult:
         """``sys.ping``."""
@@ -92,3 +113,16 @@ class SystemCalls:
         """``sys.calls``."""
         calls = [c for c in self._descriptions if args.category in (None, c.category)]
         return SysCallsResult(calls=calls)
+
+    async def events(self, ctx: CallContext, args: SysEventsArgs) -> SysEventsResult:
+        """``sys.events``: stream events until the caller goes away."""
+        kinds = None if args.kinds is None else frozenset(args.kinds)
+        async with self._events.subscribe(kinds) as subscription:
+            async for event in subscription:
+                await ctx.emit(event)
+        return SysEventsResult()
+
+    async def metrics(self, _ctx: CallContext, _args: NoArgs) -> SysMetricsResult:
+        """``sys.metrics``."""
+        text = self._metrics.render().decode()
+        return SysMetricsResult(text=text, content_type=self._metrics.content_type)

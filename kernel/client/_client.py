@@ -119,13 +119,20 @@ class KernelClient:
         """Return once the connection has ended."""
         await self._closed.wait()
 
-    async def call(self, name: str, args: Mapping[str, Any] | None = None) -> Any:
+    async def call(
+        self, name: str, args: Mapping[str, Any] | None = None, *, as_pid: int | None = None
+    ) -> Any:
         """Make a call and return its wire result.
+
+        Args:
+            name: the call.
+            args: its arguments.
+            as_pid: act as this process (the admin socket only).
 
         Raises:
             SyscallError: the kernel's error, as the subclass of its category.
         """
-        request_id, replies = await self._send(name, args, buffer=1)
+        request_id, replies = await self._send(name, args, buffer=1, as_pid=as_pid)
         try:
             reply = await replies.receive()
         finally:
@@ -138,17 +145,23 @@ class KernelClient:
             raise SyscallInvalidArgumentError(msg, call=name)
         return _unwrap(name, reply)
 
-    async def invoke(self, spec: CallSpec[ArgsT, ResultT], args: ArgsT | None = None) -> ResultT:
+    async def invoke(
+        self,
+        spec: CallSpec[ArgsT, ResultT],
+        args: ArgsT | None = None,
+        *,
+        as_pid: int | None = None,
+    ) -> ResultT:
         """Make a call with typed arguments and return its validated, typed result."""
         payload = (args if args is not None else spec.args()).to_wire()
-        return spec.result.model_validate(await self.call(spec.name, payload))
+        return spec.result.model_validate(await self.call(spec.name, payload, as_pid=as_pid))
 
     @asynccontextmanager
     async def stream(
-        self, name: str, args: Mapping[str, Any] | None = None
+        self, name: str, args: Mapping[str, Any] | None = None, *, as_pid: int | None = None
     ) -> AsyncIterator[CallStream]:
         """Make a streaming call; iterate the context's value for its items."""
-        request_id, replies = await self._send(name, args, buffer=_STREAM_BUFFER)
+        request_id, replies = await self._send(name, args, buffer=_STREAM_BUFFER, as_pid=as_pid)
         try:
             yield CallStream(name, replies)
         finally:
@@ -163,14 +176,15 @@ class KernelClient:
         self._fail_all(SyscallUnavailableError("client closed", code=ErrorCode.ECONNRESET))
 
     async def _send(
-        self, name: str, args: Mapping[str, Any] | None, *, buffer: int
+        self, name: str, args: Mapping[str, Any] | None, *, buffer: int, as_pid: int | None
     ) -> tuple[int, trio.MemoryReceiveChannel[Reply | _Lost]]:
         if self._lost is not None:
             raise self._lost
         request_id = next(self._ids)
-        frame = encode_frame(
-            {"id": request_id, "call": name, "args": dict(args or {})}, max_bytes=self._max_frame
-        )
+        request: dict[str, Any] = {"id": request_id, "call": name, "args": dict(args or {})}
+        if as_pid is not None:
+            request["as_pid"] = as_pid
+        frame = encode_frame(request, max_bytes=self._max_frame)
         send, receive = trio.open_memory_channel[Reply | _Lost](buffer)
         async with self._send_lock:
             # Registered only now: a call cancelled while it waited for the lock owes nothing.

@@ -1,17 +1,25 @@
-"""The kernel socket server: the admin socket today, per-process sockets with the sandbox."""
+"""The kernel socket servers: the admin socket, and one socket per sandboxed process."""
 
+from kernel.server._connection import ActAs as ActAs
 from kernel.server._connection import Connection as Connection
+from kernel.server._connection import own_pid_only as own_pid_only
 from kernel.server._listener import PeerCredentials as PeerCredentials
 from kernel.server._listener import bind_admin_socket as bind_admin_socket
 from kernel.server._listener import check_socket_path as check_socket_path
 from kernel.server._listener import peer_credentials as peer_credentials
 from kernel.server._listener import serve_admin_socket as serve_admin_socket
+from kernel.server._process import bind_process_socket as bind_process_socket
+from kernel.server._process import serve_process_socket as serve_process_socket
 
 __all__ = [
+    "ActAs",
     "Connection",
     "PeerCredentials",
     "bind_admin_socket",
+    "bind_process_socket",
     "check_socket_path",
+    "own_pid_only",
     "peer_credentials",
     "serve_admin_socket",
+    "serve_process_socket",
 ]

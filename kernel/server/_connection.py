@@ -12,7 +12,7 @@ cancelled: a client must keep the connection open while it waits for replies.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import trio
@@ -26,6 +26,7 @@ from kernel.abi import (
     Request,
     SyscallError,
     SyscallInvalidArgumentError,
+    SyscallPermissionError,
     decode_payload,
     encode_frame,
     error_code,
@@ -37,13 +38,26 @@ from kernel.abi import (
 from kernel.calls import Caller, CallTable
 from sandbox.errors import AgentOSError
 
-__all__ = ["Connection", "linger_close"]
+__all__ = ["ActAs", "Connection", "linger_close", "own_pid_only"]
 
 logger = logging.getLogger("agentos.kernel.server")
 
 _RECEIVE_BYTES = 64 * 1024
 _OUTBOX_FRAMES = 64
 _DRAIN_SECONDS = 5.0
+
+
+ActAs = Callable[[Caller, int, str], Caller]
+"""How a connection's caller becomes the process a request names with ``as_pid``: the
+caller for that request, or SyscallPermissionError / SyscallNotFoundError."""
+
+
+def own_pid_only(caller: Caller, pid: int, call: str) -> Caller:
+    """A process's own socket: ``as_pid`` may only name the process itself."""
+    if pid != caller.pid:
+        msg = f"this socket acts for process {caller.pid} alone, not {pid}"
+        raise SyscallPermissionError(msg, call=call)
+    return caller
 
 
 async def linger_close(stream: trio.abc.HalfCloseableStream, *, seconds: float = 1.0) -> None:
@@ -75,10 +89,12 @@ class Connection:
         *,
         max_frame_bytes: int,
         max_in_flight: int = 128,
+        act_as: ActAs | None = None,
     ) -> None:
         self._stream = stream
         self._table = table
         self._caller = caller
+        self._act_as = act_as or own_pid_only
         self._max_frame = max_frame_bytes
         self._slots = trio.Semaphore(max_in_flight)
         self._in_flight: set[int] = set()
@@ -164,7 +180,10 @@ class Connection:
             await self._outbox_send.send(frame)
 
         try:
-            result = await self._table.dispatch(self._caller, request, emit)
+            caller = self._caller
+            if request.as_pid is not None:
+                caller = self._act_as(caller, request.as_pid, request.call)
+            result = await self._table.dispatch(caller, request, emit)
         except SyscallError as exc:
             return error_reply(request.id, exc.code, exc.message, exc.details)
         except AgentOSError as exc:

@@ -19,7 +19,7 @@ from kernel.abi import ErrorCode, encode_frame, error_reply
 from kernel.calls import Caller, CallTable
 from kernel.client import MAX_SOCKET_PATH_BYTES
 from kernel.proc import KERNEL_PID
-from kernel.server._connection import Connection, linger_close
+from kernel.server._connection import ActAs, Connection, linger_close
 from sandbox.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError
 
 __all__ = [
@@ -153,11 +153,14 @@ async def serve_admin_socket(
     *,
     allowed_uids: Collection[int],
     max_frame_bytes: int,
+    act_as: ActAs | None = None,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept admin connections forever; each runs as the kernel itself (all capabilities).
 
     Peers whose uid is not in ``allowed_uids`` get one EPERM reply and are disconnected.
+    A request may act as a process by naming it in ``as_pid``; ``act_as`` resolves it
+    (without one, only pid 0, the kernel itself, can be named).
     """
     allowed = frozenset(allowed_uids)
 
@@ -172,7 +175,9 @@ async def serve_admin_socket(
                 await linger_close(stream)
                 return
             caller = Caller(pid=KERNEL_PID, uid=peer.uid, os_pid=peer.pid, capabilities=None)
-            await Connection(stream, table, caller, max_frame_bytes=max_frame_bytes).run()
+            await Connection(
+                stream, table, caller, max_frame_bytes=max_frame_bytes, act_as=act_as
+            ).run()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         except Exception:

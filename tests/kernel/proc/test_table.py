@@ -3,7 +3,7 @@ import signal
 import pytest
 
 from kernel.abi import ErrorCode, SyscallExhaustedError, SyscallNotFoundError
-from kernel.abi.process import ProcessState
+from kernel.abi.process import ExitReason, ProcessState
 from kernel.proc import KERNEL_PID, IllegalTransitionError, ProcessTable
 from sandbox.capabilities import Capability
 
@@ -40,41 +40,68 @@ def test_the_table_has_a_capacity():
         table.spawn(name="c", ppid=KERNEL_PID)
 
 
-def test_kill_takes_descendants_deepest_first_and_frees_the_slots():
+def test_descendants_come_deepest_first():
     table = make_table()
     root = table.spawn(name="root", ppid=KERNEL_PID)
     child = table.spawn(name="child", ppid=root.pid)
     grandchild = table.spawn(name="grandchild", ppid=child.pid)
-    bystander = table.spawn(name="bystander", ppid=KERNEL_PID)
-    ended = table.kill(root.pid)
-    assert [p.pid for p in ended] == [grandchild.pid, child.pid, root.pid]
-    assert all(p.state is ProcessState.EXITED for p in ended)
-    assert all(p.term_signal == signal.SIGKILL for p in ended)
-    assert [p.pid for p in table.live()] == [bystander.pid]
+    table.spawn(name="bystander", ppid=KERNEL_PID)
+    assert [p.pid for p in table.descendants(root.pid)] == [grandchild.pid, child.pid]
 
 
-def test_killing_a_child_detaches_it_from_its_parent():
+def test_an_exit_is_recorded_frees_the_slot_and_hands_children_to_the_kernel():
+    table = make_table()
+    parent = table.spawn(name="parent", ppid=KERNEL_PID)
+    child = table.spawn(name="child", ppid=parent.pid, detached=True)
+    table.mark_exited(parent, reason=ExitReason.KILLED, term_signal=signal.SIGKILL)
+    assert parent.ended.is_set()
+    info = table.find(parent.pid).info()
+    assert (info.state, info.exit_reason, info.term_signal) == (
+        ProcessState.EXITED, ExitReason.KILLED, signal.SIGKILL
+    )  # fmt: skip
+    assert [p.pid for p in table.live()] == [child.pid]
+    assert child.ppid == KERNEL_PID
+    with pytest.raises(SyscallNotFoundError):
+        table.get(parent.pid)  # no longer live
+
+
+def test_an_exited_child_leaves_its_parent():
     table = make_table()
     parent = table.spawn(name="parent", ppid=KERNEL_PID)
     child = table.spawn(name="child", ppid=parent.pid)
-    table.kill(child.pid)
+    table.mark_exited(child, reason=ExitReason.EXITED, exit_code=0)
     assert parent.children == set()
     assert len(table) == 1
+
+
+def test_only_the_latest_exits_are_kept():
+    table = make_table(keep_exited=2)
+    first, second, third = (table.spawn(name=n, ppid=KERNEL_PID) for n in "abc")
+    for process in (first, second, third):
+        table.mark_exited(process, reason=ExitReason.EXITED, exit_code=0)
+    with pytest.raises(SyscallNotFoundError):
+        table.find(first.pid)
+    assert table.find(third.pid) is third
 
 
 def test_pids_are_not_reused():
     table = make_table()
     first = table.spawn(name="a", ppid=KERNEL_PID)
-    table.kill(first.pid)
+    table.mark_exited(first, reason=ExitReason.EXITED, exit_code=0)
     assert table.spawn(name="b", ppid=KERNEL_PID).pid == first.pid + 1
 
 
-def test_an_exited_process_cannot_exit_again():
+def test_states_follow_their_transitions():
     table = make_table()
     process = table.spawn(name="a", ppid=KERNEL_PID)
-    (ended,) = table.kill(process.pid)
+    process.move(ProcessState.SUSPENDED)
+    process.move(ProcessState.RUNNING)
+    table.mark_exited(process, reason=ExitReason.EXITED, exit_code=0)
+    for state in ProcessState:
+        with pytest.raises(IllegalTransitionError):
+            process.move(state)
     with pytest.raises(IllegalTransitionError):
-        ended.mark_exited(at=0.0, exit_code=0, term_signal=None)
+        table.mark_exited(process, reason=ExitReason.EXITED, exit_code=0)
 
 
 def test_is_within_follows_parent_links():

@@ -1,0 +1,155 @@
+"""AgentOS syscalls from inside a sandbox: ``import agentos_kernel``.
+
+The kernel puts this module (and msgpack) at ``/run/agentos/python``, on ``PYTHONPATH``,
+in every container it runs, and its socket at ``/run/agentos/kernel.sock``. Every call
+on that socket acts as the process itself (``AGENTOS_PID``) with its capabilities:
+
+    import agentos_kernel
+
+    with agentos_kernel.connect() as kernel:
+        me = kernel.call("proc.info", pid=kernel.pid)
+        for item in kernel.stream("proc.exec", pid=kernel.pid, command={"argv": ["ls"]}):
+            print(item["data"].decode(), end="")
+
+A call that fails raises :class:`KernelError` with the POSIX code (``EPERM``...). This
+module needs only the standard library and msgpack, so that any Python in a sandbox can
+use it; one call is in flight at a time (open more connections for more).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import msgpack
+
+__all__ = ["SOCKET_PATH", "Kernel", "KernelError", "connect"]
+
+SOCKET_PATH = "/run/agentos/kernel.sock"
+_HEADER = struct.Struct(">I")
+_MAX_FRAME = 16 * 1024 * 1024
+
+
+class KernelError(Exception):
+    """A call the kernel refused or that failed: ``code`` is its POSIX name."""
+
+    def __init__(self, code: str, message: str, details: list[Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details or []
+
+
+class Kernel:
+    """One connection to the kernel socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._next_id = 1
+        pid = os.environ.get("AGENTOS_PID", "")
+        self.pid = int(pid) if pid.isdigit() else None
+        """This process's kernel pid, if the kernel started it."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._sock.close()
+
+    def call(self, name: str, args: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Make the call ``name`` with ``args`` (or keyword arguments); return its result.
+
+        Raises:
+            KernelError: the kernel's error.
+        """
+        request_id = self._send(name, {**(args or {}), **kwargs})
+        reply = self._receive(request_id)
+        if "item" in reply:
+            msg = f"{name} is a streaming call: use stream()"
+            raise KernelError("EINVAL", msg)
+        return _result(reply)
+
+    def stream(
+        self, name: str, args: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Make a streaming call; yield its items; its final result ends the iteration.
+
+        Raises:
+            KernelError: the kernel's error, when it comes.
+        """
+        request_id = self._send(name, {**(args or {}), **kwargs})
+        while True:
+            reply = self._receive(request_id)
+            if "item" in reply:
+                yield reply["item"]
+                continue
+            _result(reply)
+            return
+
+    def _send(self, name: str, args: Mapping[str, Any]) -> int:
+        request_id = self._next_id
+        self._next_id += 1
+        body = msgpack.packb({"id": request_id, "call": name, "args": dict(args)})
+        self._sock.sendall(_HEADER.pack(len(body)) + body)
+        return request_id
+
+    def _receive(self, request_id: int) -> dict[str, Any]:
+        while True:
+            (length,) = _HEADER.unpack(self._read(_HEADER.size))
+            if length > _MAX_FRAME:
+                msg = f"the kernel sent a frame of {length} bytes"
+                raise KernelError("EMSGSIZE", msg)
+            reply = msgpack.unpackb(self._read(length))
+            if reply.get("id") is None and "error" in reply:
+                _result(reply)  # a connection-level error: raises
+            if reply.get("id") == request_id:
+                return dict(reply)
+
+    def _read(self, size: int) -> bytes:
+        chunks = []
+        while size:
+            chunk = self._sock.recv(min(size, 1 << 20))
+            if not chunk:
+                msg = "the kernel closed the connection"
+                raise KernelError("ECONNRESET", msg)
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+
+def _result(reply: Mapping[str, Any]) -> Any:
+    if reply.get("ok"):
+        return reply.get("result")
+    error = reply.get("error") or {}
+    raise KernelError(
+        str(error.get("code", "EIO")), str(error.get("message", "")), error.get("details")
+    )
+
+
+def connect(path: str = SOCKET_PATH, *, timeout: float | None = 30.0) -> Kernel:
+    """Connect to the kernel socket (by default, this process's own).
+
+    Raises:
+        OSError: nothing serves there, or this user may not connect.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return Kernel(sock)

@@ -1,0 +1,435 @@
+"""Processes' containers: made, watched, ended, and asked for what the calls need.
+
+A process with a command runs in a container of its own, made by the sandbox runtime
+under the process's policy, with a kernel socket (``/run/agentos/kernel.sock`` inside)
+whose every call acts as that process. A watcher waits for the container's end and
+records why it ended: by itself, OOM (read from its cgroup), its policy's timeout, or a
+kill. Children that are not detached end with their parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import os
+import shutil
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import trio
+
+from kernel.abi import ErrorCode, SyscallPreconditionError, SyscallUnavailableError
+from kernel.abi.events import EventKind
+from kernel.abi.process import (
+    Command,
+    ExecItem,
+    ExecResult,
+    ExitReason,
+    OutputStream,
+    ProcessState,
+)
+from kernel.calls import Caller, CallTable
+from kernel.client import agentos_kernel
+from kernel.proc import Process, ProcessTable
+from kernel.server import PeerCredentials, bind_process_socket, serve_process_socket
+from sandbox.cgroups import CgroupStats, Resources
+from sandbox.oci.spec import KERNEL_PYTHON, KERNEL_SOCKET, ProcessSpec
+from sandbox.policy import Policy
+from sandbox.runtime import Container, ExitStatus, Runtime, Stdio
+
+__all__ = ["Publish", "Supervisor", "priority_to_weight"]
+
+logger = logging.getLogger("agentos.kernel.proc")
+
+Publish = Callable[..., object]
+"""Where lifecycle events go: ``publish(kind, pid=..., **data)``."""
+
+_STOP_SECONDS = 30.0  # for ending a container, shielded from cancellation
+_DRAIN_SECONDS = 1.0  # for an exec's output after its process has ended
+_CHUNK = 64 * 1024
+
+
+def _write_python_lib(directory: Path) -> None:
+    """Put the in-sandbox client module and msgpack, which it needs, in ``directory``."""
+    directory.mkdir(mode=0o755)
+    shutil.copyfile(Path(agentos_kernel.__file__), directory / "agentos_kernel.py")
+    shutil.copytree(Path(msgpack.__file__).parent, directory / "msgpack")
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # whatever the umask
+
+
+def priority_to_weight(priority: int) -> int:
+    """A nice-like priority (-20..19) as a cgroup cpu.weight (1..10000; 0 is 100).
+
+    Each step is a factor of 1.25, as between the scheduler's nice levels.
+    """
+    return max(1, min(10_000, round(100 * 1.25 ** (-priority))))
+
+
+def _no_events(*_args: Any, **_kwargs: Any) -> None:
+    pass
+
+
+class Supervisor:
+    """Runs the containers of a process table's processes.
+
+    Args:
+        processes: the table whose processes it runs.
+        publish: where lifecycle events go.
+    """
+
+    def __init__(self, processes: ProcessTable, *, publish: Publish | None = None) -> None:
+        self.processes = processes
+        self.publish = publish or _no_events
+        self.runtime: Runtime | None = None
+        self._unavailable = "the kernel is not serving"
+        self._nursery: trio.Nursery | None = None
+        self._calls: CallTable | None = None
+        self._sockets: Path | None = None
+        self._max_frame = 0
+        self._python: Path | None = None
+        self._socket_scopes: dict[int, trio.CancelScope] = {}
+
+    @contextlib.asynccontextmanager
+    async def running(
+        self,
+        calls: CallTable,
+        *,
+        runtime: Runtime | None,
+        unavailable: str = "",
+        sockets: Path,
+        max_frame_bytes: int,
+    ) -> AsyncIterator[None]:
+        """Run containers for the block; at its end every one of them is ended.
+
+        Containers a previous run left (a kernel killed with ``kill -9``) are removed
+        first: their processes died with that kernel's process table.
+
+        Args:
+            calls: what the processes' sockets serve.
+            runtime: the sandbox runtime, or None if there is none (``unavailable`` says
+                why): processes without a command still work.
+            unavailable: why there is no runtime.
+            sockets: a directory of the kernel's own for the processes' sockets.
+            max_frame_bytes: the frame size limit on those sockets.
+        """
+        if runtime is not None:
+            removed = await runtime.reconcile()
+            if removed:
+                logger.warning("removed %d container(s) a previous kernel left", len(removed))
+        await trio.to_thread.run_sync(functools.partial(shutil.rmtree, sockets, ignore_errors=True))
+        await trio.Path(sockets).mkdir(mode=0o755, parents=True)
+        self._python = sockets / "python"
+        await trio.to_thread.run_sync(_write_python_lib, self._python)
+        self.runtime, self._unavailable = runtime, unavailable or "no sandbox runtime"
+        self._calls, self._sockets, self._max_frame = calls, sockets, max_frame_bytes
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    yield
+                finally:
+                    with trio.move_on_after(_STOP_SECONDS, shield=True):
+                        await self._end_all()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._nursery = None
+            self.runtime = None
+            self._unavailable = "the kernel is not serving"
+
+    async def _end_all(self) -> None:
+        for process in self.processes.live():
+            if process.ppid == 0 and process.state is not ProcessState.EXITED:
+                await self.end(process, ExitReason.KILLED)
+        for process in self.processes.live():  # any left (reparented orphans)
+            await self.end(process, ExitReason.KILLED)
+
+    # ------------------------------------------------------------------ launching
+
+    async def launch(self, process: Process, command: Command, policy: Policy) -> None:
+        """Run ``command`` for ``process`` in a new container under ``policy``.
+
+        On failure the process is recorded as exited (``failed``) and the error raised.
+
+        Raises:
+            SyscallUnavailableError: EAGAIN, there is no sandbox runtime.
+            AgentOSError: the runtime refused (e.g. a policy it cannot honour here).
+        """
+        try:
+            await self._launch(process, command, policy)
+        except BaseException as exc:
+            if process.state is not ProcessState.EXITED:
+                await self._finish(process, ExitReason.FAILED, ExitStatus(code=None))
+            logger.warning("pid %d could not start: %s", process.pid, exc)
+            raise
+
+    async def _launch(self, process: Process, command: Command, policy: Policy) -> None:
+        runtime, nursery, calls, sockets = self.runtime, self._nursery, self._calls, self._sockets
+        if runtime is None or nursery is None or calls is None or sockets is None:
+            msg = f"cannot run a command: {self._unavailable}"
+            raise SyscallUnavailableError(msg, code=ErrorCode.EAGAIN)
+        path = sockets / f"{process.pid}.sock"
+        listener = await bind_process_socket(path)
+        scope = trio.CancelScope()
+        self._socket_scopes[process.pid] = scope
+        try:
+            env = {
+                "AGENTOS_PID": str(process.pid),
+                "AGENTOS_KERNEL_SOCKET": KERNEL_SOCKET,
+                "PYTHONPATH": KERNEL_PYTHON,
+                **command.env,
+            }
+            spec = ProcessSpec(command.argv, env, command.cwd)
+            container = await runtime.create(
+                spec, policy, stdio=Stdio(), kernel_socket=path, python_lib=self._python
+            )
+        except BaseException:
+            await listener.aclose()
+            raise
+        process.container = container
+        process.runtime = runtime.name
+        process.container_id = container.id
+        process.container_uid = container.uid
+        os.chown(path, container.uid, container.uid)
+        await nursery.start(self._serve_socket, process, listener, scope)
+        await container.start()
+        nursery.start_soon(self._watch, process, container, policy.limits.timeout)
+        logger.info(
+            "pid %d %r runs %s in %s (%s, uid %d)",
+            process.pid, process.name, command.argv[0], container.id, runtime.name, container.uid,
+        )  # fmt: skip
+
+    async def _serve_socket(
+        self,
+        process: Process,
+        listener: trio.SocketListener,
+        scope: trio.CancelScope,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        assert self._calls is not None
+        uid = process.container_uid
+
+        def caller_of(peer: PeerCredentials) -> Caller | None:
+            if peer.uid != uid:
+                return None
+            return Caller(
+                pid=process.pid, uid=peer.uid, os_pid=peer.pid, capabilities=process.capabilities
+            )
+
+        with scope:
+            try:
+                await serve_process_socket(
+                    listener, self._calls, caller_of=caller_of, max_frame_bytes=self._max_frame,
+                    task_status=task_status,
+                )  # fmt: skip
+            finally:
+                with trio.move_on_after(1, shield=True):
+                    await listener.aclose()
+
+    # ------------------------------------------------------------------ ending
+
+    async def _watch(
+        self, process: Process, container: Container, time_limit: float | None
+    ) -> None:
+        status: ExitStatus | None = None
+        with trio.move_on_after(time_limit if time_limit is not None else math.inf):
+            status = await container.wait()
+        if status is None:
+            if process.ending is None:
+                process.ending = ExitReason.TIMEOUT
+                logger.info("pid %d passed its %s s time limit", process.pid, time_limit)
+            with trio.CancelScope(shield=True):
+                await container.kill()
+                status = await container.wait()
+        reason = process.ending
+        if reason is None:
+            oom = False
+            with contextlib.suppress(Exception):  # a cgroup already gone has no OOM to tell
+                oom = (await container.stats()).oom_kills > 0
+            reason = ExitReason.OOM if oom else ExitReason.EXITED
+        await self._finish(process, reason, status or ExitStatus(code=None))
+
+    async def end(self, process: Process, reason: ExitReason) -> None:
+        """End ``process`` (and its children that are not detached); return once it has."""
+        if process.state is ProcessState.EXITED:
+            return
+        if process.ending is None:
+            process.ending = reason
+        container = process.container
+        if container is None:  # nothing runs: it ends as a killed process would
+            await self._finish(process, process.ending, ExitStatus(signal=signal.SIGKILL))
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(_STOP_SECONDS):
+            if process.state is ProcessState.SUSPENDED:  # a frozen cgroup holds SIGKILL
+                with contextlib.suppress(Exception):
+                    await trio.to_thread.run_sync(container.cgroup.thaw)
+            await container.kill()
+            # Not left to the watcher: it is cancelled when the kernel stops.
+            status = await container.wait()
+            await self._finish(process, process.ending, status)
+
+    async def _finish(self, process: Process, reason: ExitReason, status: ExitStatus) -> None:
+        """Record the end: children first, then the socket, the container, the entry."""
+        if process.finishing:  # the watcher and a kill may both get here
+            await process.ended.wait()
+            return
+        process.finishing = True
+        for child in self._doomed_children(process):
+            await self.end(child, ExitReason.KILLED)
+        if scope := self._socket_scopes.pop(process.pid, None):
+            scope.cancel()
+        if self._sockets is not None:
+            (self._sockets / f"{process.pid}.sock").unlink(missing_ok=True)
+        container = process.container
+        if container is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(_STOP_SECONDS):
+                try:
+                    await container.delete()
+                except Exception:
+                    logger.exception("could not remove the container of pid %d", process.pid)
+        self.processes.mark_exited(
+            process, reason=reason, exit_code=status.code, term_signal=status.signal
+        )
+        kind = {
+            ExitReason.KILLED: EventKind.PROCESS_KILLED,
+            ExitReason.OOM: EventKind.PROCESS_OOM,
+            ExitReason.TIMEOUT: EventKind.PROCESS_TIMEOUT,
+        }.get(reason, EventKind.PROCESS_EXITED)
+        self.publish(
+            kind, pid=process.pid, reason=reason.value, exit_code=status.code,
+            term_signal=status.signal,
+        )  # fmt: skip
+        logger.info(
+            "pid %d ended (%s, code %s, signal %s)",
+            process.pid, reason.value, status.code, status.signal,
+        )  # fmt: skip
+
+    def _doomed_children(self, process: Process) -> list[Process]:
+        """Live children that end with ``process``: all but the detached ones."""
+        children = []
+        for pid in sorted(process.children):
+            with contextlib.suppress(Exception):
+                child = self.processes.get(pid)
+                if not child.detached:
+                    children.append(child)
+        return children
+
+    # ------------------------------------------------------------------ the calls
+
+    def _container(self, process: Process) -> Container:
+        if process.container is None or process.state is ProcessState.EXITED:
+            msg = f"process {process.pid} has no running container"
+            raise SyscallPreconditionError(msg)
+        return process.container
+
+    async def stats(self, process: Process) -> CgroupStats | None:
+        """Its container's counters, or None for a process without one."""
+        if process.container is None:
+            return None
+        return await process.container.stats()
+
+    async def suspend(self, process: Process) -> None:
+        """Freeze its container (a process without one only changes state)."""
+        process.move(ProcessState.SUSPENDED)
+        if process.container is not None:
+            try:
+                await trio.to_thread.run_sync(process.container.cgroup.freeze)
+            except BaseException:
+                process.move(ProcessState.RUNNING)
+                raise
+        self.publish(EventKind.PROCESS_SUSPENDED, pid=process.pid)
+
+    async def resume(self, process: Process) -> None:
+        """Thaw its container."""
+        if process.state is not ProcessState.SUSPENDED:
+            msg = f"process {process.pid} is {process.state}, not suspended"
+            raise SyscallPreconditionError(msg)
+        if process.container is not None:
+            await trio.to_thread.run_sync(process.container.cgroup.thaw)
+        process.move(ProcessState.RUNNING)
+        self.publish(EventKind.PROCESS_RESUMED, pid=process.pid)
+
+    async def set_priority(self, process: Process, priority: int) -> None:
+        """Give its container the cpu weight of ``priority``."""
+        if process.container is not None:
+            resources = Resources(cpu_weight=priority_to_weight(priority))
+            await trio.to_thread.run_sync(process.container.cgroup.apply, resources)
+        process.priority = priority
+
+    async def signal(self, process: Process, signum: int) -> None:
+        """Send ``signum`` to its command."""
+        await self._container(process).signal(signum)
+
+    async def exec(
+        self,
+        process: Process,
+        command: Command,
+        *,
+        stdin: bytes,
+        time_limit: float | None,
+        emit: Callable[[ExecItem], Awaitable[None]],
+    ) -> ExecResult:
+        """Run ``command`` in the process's container, streaming its output to ``emit``.
+
+        Output past the policy's output cap is dropped (the command still runs to its end).
+        """
+        container = self._container(process)
+        if process.state is ProcessState.SUSPENDED:
+            msg = f"process {process.pid} is suspended"
+            raise SyscallPreconditionError(msg, code=ErrorCode.EBUSY)
+        cap = process.policy.limits.output if process.policy is not None else 16 << 20
+        budget = [cap]
+        spec = ProcessSpec(command.argv, command.env, command.cwd)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        status: ExitStatus | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_pump, out_r, OutputStream.STDOUT, emit, budget)
+                nursery.start_soon(_pump, err_r, OutputStream.STDERR, emit, budget)
+                out_r = err_r = -1  # the pumps own them now
+                nursery.start_soon(_feed, in_w, stdin)
+                in_w = -1
+                stdio = Stdio(stdin=in_r, stdout=out_w, stderr=err_w)
+                with trio.move_on_after(time_limit if time_limit is not None else math.inf):
+                    status = await container.exec(spec, stdio)
+                for fd in (out_w, err_w):
+                    os.close(fd)
+                out_w = err_w = -1
+                # A background child may keep the pipes open: the output drains for a
+                # moment, then whatever it writes later is not this call's.
+                nursery.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
+        finally:
+            for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+        if status is None:
+            return ExecResult(exit_code=None, term_signal=None, timed_out=True)
+        return ExecResult(exit_code=status.code, term_signal=status.signal, timed_out=False)
+
+
+async def _pump(
+    fd: int,
+    stream: OutputStream,
+    emit: Callable[[ExecItem], Awaitable[None]],
+    budget: list[int],
+) -> None:
+    async with trio.lowlevel.FdStream(fd) as source:
+        while chunk := await source.receive_some(_CHUNK):
+            keep = chunk[: max(0, budget[0])]
+            budget[0] -= len(keep)
+            if keep:
+                await emit(ExecItem(stream=stream, data=keep))
+
+
+async def _feed(fd: int, data: bytes) -> None:
+    async with trio.lowlevel.FdStream(fd) as sink:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            if data:
+                await sink.send_all(data)

@@ -1,0 +1,238 @@
+"""Kernel processes in real runc containers: spawn, exit, kill, OOM, timeout, exec,
+suspend, priority, signals, and who a call may act as."""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import trio
+
+from kernel.abi import ErrorCode, SyscallError
+from kernel.client import open_kernel_client
+from kernel.supervisor import priority_to_weight
+from sandbox.cgroups import CgroupMode, weight_to_shares
+from tests._support import is_root
+
+pytestmark = pytest.mark.skipif(not is_root(), reason="containers need root")
+
+SLEEP = {"argv": ["sleep", "60"]}
+
+
+@pytest.fixture
+async def kernel(running_kernel):
+    async with open_kernel_client(running_kernel.socket) as client:
+        yield client
+
+
+def runtime_of(running_kernel):
+    runtime = running_kernel.kernel.supervisor.runtime
+    assert runtime is not None, "the kernel found no sandbox runtime"
+    return runtime
+
+
+async def spawn(kernel, name="app", **args):
+    return await kernel.call("proc.spawn", {"name": name, **args})
+
+
+async def wait(kernel, pid, timeout=30):
+    return await kernel.call("proc.wait", {"pid": pid, "timeout": timeout})
+
+
+async def test_a_command_runs_in_a_container_of_its_own_and_its_exit_is_recorded(
+    kernel, running_kernel
+):
+    info = await spawn(kernel, command={"argv": ["sh", "-c", "exit 3"]})
+    assert info["policy"] == "standard"
+    assert info["container"]["runtime"] == "runc"
+    assert info["container"]["uid"] >= 1_000_000
+    final = await wait(kernel, info["pid"])
+    assert (final["state"], final["exit_reason"], final["exit_code"]) == ("exited", "exited", 3)
+    runtime = runtime_of(running_kernel)
+    assert await runtime.list_ids() == []  # the container went with its process
+    assert list(runtime.bundles.iterdir()) == []
+    sockets = running_kernel.settings.layout.kernel_dir / "procs"
+    assert not (sockets / f"{info['pid']}.sock").exists()
+
+
+async def test_kill_ends_the_container_and_the_children_but_not_detached_ones(
+    kernel, running_kernel
+):
+    async with running_kernel.kernel.events.subscribe() as events:
+        parent = await spawn(kernel, command=SLEEP)
+        await kernel.call("proc.kill", {"pid": parent["pid"]})
+        seen = [await events.receive() for _ in range(2)]
+    assert [(e.kind, e.pid) for e in seen] == [
+        ("process.spawned", parent["pid"]), ("process.killed", parent["pid"])
+    ]  # fmt: skip
+    parent = await spawn(kernel, command=SLEEP)
+    child = await spawn(kernel, "child", parent=parent["pid"], command=SLEEP)
+    detached = await spawn(kernel, "daemon", parent=parent["pid"], detached=True)
+    final = await kernel.call("proc.kill", {"pid": parent["pid"]})
+    assert (final["exit_reason"], final["term_signal"]) == ("killed", signal.SIGKILL)
+    assert not Path(f"/proc/{parent['container']['os_pid']}").exists()
+    assert (await kernel.call("proc.state", {"pid": child["pid"]}))["exit_reason"] == "killed"
+    assert not Path(f"/proc/{child['container']['os_pid']}").exists()
+    survivor = await kernel.call("proc.info", {"pid": detached["pid"]})
+    assert (survivor["state"], survivor["ppid"]) == ("running", 0)
+
+
+async def test_an_oom_kill_is_read_from_the_cgroup(kernel):
+    hog = "x = bytearray(256 << 20)"
+    info = await spawn(
+        kernel, command={"argv": ["python3", "-c", hog]}, limits={"memory": 32 << 20}
+    )
+    final = await wait(kernel, info["pid"])
+    assert final["exit_reason"] == "oom"
+    assert final["term_signal"] == signal.SIGKILL
+
+
+async def test_the_policy_time_limit_ends_it(kernel):
+    info = await spawn(kernel, command=SLEEP, limits={"timeout": 1})
+    with trio.fail_after(15):
+        final = await wait(kernel, info["pid"])
+    assert final["exit_reason"] == "timeout"
+
+
+async def test_spawn_never_grants_more_than_the_policy_and_the_caller(kernel):
+    with pytest.raises(SyscallError) as beyond_policy:
+        await spawn(kernel, command=SLEEP, capabilities=["kill_process"])
+    with pytest.raises(SyscallError) as above_limit:
+        await spawn(kernel, command=SLEEP, limits={"memory": 1 << 40})
+    with pytest.raises(SyscallError) as unknown:
+        await spawn(kernel, command=SLEEP, policy="nosuch")
+    codes = [e.value.code for e in (beyond_policy, above_limit, unknown)]
+    assert codes == [ErrorCode.EPERM, ErrorCode.EPERM, ErrorCode.ENOENT]
+    weak = await spawn(kernel, "weak", capabilities=["spawn_process"])
+    with pytest.raises(SyscallError) as escalation:
+        await kernel.call(
+            "proc.spawn", {"name": "x", "capabilities": ["kill_process"]}, as_pid=weak["pid"]
+        )
+    assert escalation.value.code == ErrorCode.EPERM
+
+
+async def exec_in(kernel, pid, argv, **args):
+    out, err = bytearray(), bytearray()
+    async with kernel.stream("proc.exec", {"pid": pid, "command": {"argv": argv}, **args}) as s:
+        async for item in s:
+            (out if item["stream"] == "stdout" else err).extend(item["data"])
+        result = s.result
+    return result, bytes(out), bytes(err)
+
+
+async def test_exec_streams_both_outputs_takes_stdin_and_has_a_time_limit(kernel):
+    info = await spawn(kernel, command=SLEEP)
+    result, out, err = await exec_in(
+        kernel, info["pid"], ["sh", "-c", "cat; echo oops >&2; exit 4"], stdin=b"abc"
+    )
+    assert (result["exit_code"], out, err) == (4, b"abc", b"oops\n")
+    with trio.fail_after(20):
+        result, _, _ = await exec_in(kernel, info["pid"], ["sleep", "30"], timeout=1)
+    assert result["timed_out"]
+    await kernel.call("proc.kill", {"pid": info["pid"]})
+
+
+async def test_suspend_freezes_the_container_and_resume_thaws_it(kernel, running_kernel):
+    info = await spawn(kernel, command=SLEEP)
+    cgroup = running_kernel.kernel.processes.get(info["pid"]).container.cgroup
+    suspended = await kernel.call("proc.suspend", {"pid": info["pid"]})
+    assert suspended["state"] == "suspended"
+    assert cgroup.is_frozen()
+    resumed = await kernel.call("proc.resume", {"pid": info["pid"]})
+    assert resumed["state"] == "running"
+    assert not cgroup.is_frozen()
+    await kernel.call("proc.suspend", {"pid": info["pid"]})
+    final = await kernel.call("proc.kill", {"pid": info["pid"]})  # frozen, yet it dies
+    assert final["exit_reason"] == "killed"
+
+
+async def test_priority_becomes_the_containers_cpu_weight(kernel, running_kernel):
+    info = await spawn(kernel, command=SLEEP)
+    process = running_kernel.kernel.processes.get(info["pid"])
+    await kernel.call("proc.set_priority", {"pid": info["pid"], "priority": 10})
+    layout = runtime_of(running_kernel).cgroups.layout
+    name = process.container.cgroup.name
+    if layout.mode is CgroupMode.V2:
+        value = int((layout.unified / name / "cpu.weight").read_text())
+        assert value == priority_to_weight(10)
+    else:
+        value = int((layout.v1["cpu"] / name / "cpu.shares").read_text())
+        assert value == weight_to_shares(priority_to_weight(10))
+    assert priority_to_weight(10) < priority_to_weight(0) == 100 < priority_to_weight(-10)
+    await kernel.call("proc.kill", {"pid": info["pid"]})
+
+
+async def test_a_signal_reaches_the_command(kernel):
+    info = await spawn(kernel, command=SLEEP)
+    stats = await kernel.call("proc.stats", {"pid": info["pid"]})
+    assert stats["pids_current"] >= 1
+    assert stats["memory_limit_bytes"] == 256 << 20
+    await kernel.call("signal.send", {"pid": info["pid"], "signal": "SIGTERM"})
+    final = await wait(kernel, info["pid"])
+    assert (final["exit_reason"], final["term_signal"]) == ("exited", signal.SIGTERM)
+
+
+INSIDE = r"""
+import json, agentos_kernel
+results = {}
+with agentos_kernel.connect() as k:
+    results["me"] = k.call("proc.info", pid=k.pid)["pid"]
+    for name, call, args in [
+        ("other_stats", "proc.stats", {"pid": OTHER}),
+        ("kill", "proc.kill", {"pid": OTHER}),
+    ]:
+        try:
+            k.call(call, args)
+            results[name] = "ok"
+        except agentos_kernel.KernelError as exc:
+            results[name] = exc.code
+    k._sock.sendall(b"")  # as_pid naming another process on this socket:
+    body = agentos_kernel.msgpack.packb(
+        {"id": 99, "call": "proc.info", "args": {"pid": OTHER}, "as_pid": OTHER}
+    )
+    k._sock.sendall(agentos_kernel._HEADER.pack(len(body)) + body)
+    reply = k._receive(99)
+    results["as_other"] = reply["error"]["code"]
+print(json.dumps(results))
+"""
+
+
+async def test_the_process_socket_acts_as_that_process_alone(kernel, running_kernel):
+    other = await spawn(kernel, "other")
+    info = await spawn(kernel, command=SLEEP)
+    code = INSIDE.replace("OTHER", str(other["pid"]))
+    result, out, err = await exec_in(kernel, info["pid"], ["python3", "-c", code])
+    assert result["exit_code"] == 0, err
+    seen = json.loads(out)
+    assert seen == {"me": info["pid"], "other_stats": "EPERM", "kill": "EPERM", "as_other": "EPERM"}
+    # Nobody but the sandbox's uid is served there, not even root.
+    path = running_kernel.settings.layout.kernel_dir / "procs" / f"{info['pid']}.sock"
+    async with open_kernel_client(path) as stranger:
+        with pytest.raises(SyscallError) as refused:
+            await stranger.call("sys.ping")
+    assert refused.value.code == ErrorCode.EPERM
+    await kernel.call("proc.kill", {"pid": info["pid"]})
+
+
+async def test_the_admin_acts_for_a_process_with_its_authority_alone(kernel):
+    process = await spawn(kernel, "viewer", capabilities=["system_info"])
+    target = await spawn(kernel, "target")
+    info = await kernel.call("proc.info", {"pid": target["pid"]}, as_pid=process["pid"])
+    assert info["pid"] == target["pid"]
+    with pytest.raises(SyscallError) as denied:
+        await kernel.call("proc.kill", {"pid": target["pid"]}, as_pid=process["pid"])
+    with pytest.raises(SyscallError) as missing:
+        await kernel.call("sys.ping", as_pid=9999)
+    assert (denied.value.code, missing.value.code) == (ErrorCode.EPERM, ErrorCode.ESRCH)
+
+
+async def test_stopping_the_kernel_ends_every_container(running_kernel):
+    async with open_kernel_client(running_kernel.socket) as kernel:
+        info = await spawn(kernel, command=SLEEP)
+    runtime = runtime_of(running_kernel)
+    await running_kernel.stop()
+    assert not Path(f"/proc/{info['container']['os_pid']}").exists()
+    assert await runtime.list_ids() == []
+    assert runtime.cgroups.children(runtime.cgroup_parent) == []
+    assert os.listdir(running_kernel.settings.layout.kernel_dir / "procs") == ["python"]
