@@ -73,7 +73,8 @@ def decode_payload(payload: bytes) -> dict[str, Any]:
             max_array_len=MAX_CONTAINER_ITEMS,
         )
     except ValueError as exc:  # every msgpack decode failure, invalid UTF-8 included
-        raise MalformedFrameError(f"frame is not valid msgpack: {exc}") from exc
+        reason = "nested too deeply" if isinstance(exc, msgpack.StackError) else str(exc)
+        raise MalformedFrameError(f"frame is not valid msgpack: {reason}") from exc
     if not isinstance(message, dict):
         raise MalformedFrameError(f"frame must hold a map, not {type(message).__name__}")
     if not all(isinstance(key, str) for key in message):

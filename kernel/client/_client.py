@@ -13,10 +13,10 @@ a lost connection fails every pending call with ``SyscallUnavailableError`` (ECO
 
 from __future__ import annotations
 
-import errno
 import itertools
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -264,6 +264,30 @@ class KernelClient:
         return SyscallUnavailableError("kernel closed the connection", code=ErrorCode.ECONNRESET)
 
 
+async def _connect_unix(path: str) -> trio.SocketStream:
+    """Connect, waiting while the kernel's accept queue is full.
+
+    A non-blocking connect(2) to a Unix socket whose backlog is full fails with EAGAIN
+    and, unlike TCP, does not complete later; trio takes that for "in progress" and
+    returns a socket that is not connected. So retry until the kernel makes room.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)  # noqa: FBT003 - the stdlib signature
+    delay = 0.001
+    try:
+        while True:
+            try:
+                sock.connect(path)
+                break
+            except BlockingIOError:  # EAGAIN: the accept queue is full
+                await trio.sleep(delay)
+                delay = min(2 * delay, 0.05)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+
+
 @asynccontextmanager
 async def open_kernel_client(
     path: Path | str,
@@ -275,13 +299,14 @@ async def open_kernel_client(
 
     Raises:
         SyscallUnavailableError: ECONNREFUSED, nothing serves at ``path`` (or the path
-            cannot be a socket); EAGAIN, the kernel's accept queue is full.
+            cannot be a socket).
         SyscallPermissionError: EACCES, the socket's permissions exclude this user.
-        SyscallTimeoutError: ETIMEDOUT, the kernel did not accept in time.
+        SyscallTimeoutError: ETIMEDOUT, the kernel did not accept in time (a full accept
+            queue is waited on until then).
     """
     try:
         with trio.fail_after(connect_timeout):
-            stream = await trio.open_unix_socket(os.fspath(path))
+            stream = await _connect_unix(os.fspath(path))
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         msg = f"no kernel is serving at {path} ({exc.strerror})"
         raise SyscallUnavailableError(msg, code=ErrorCode.ECONNREFUSED) from exc
@@ -292,11 +317,8 @@ async def open_kernel_client(
         msg = f"the kernel at {path} did not accept within {connect_timeout} s"
         raise SyscallTimeoutError(msg) from exc
     except OSError as exc:
-        busy = exc.errno == errno.EAGAIN
         msg = f"cannot connect to the kernel at {path}: {exc.strerror or exc}"
-        raise SyscallUnavailableError(
-            msg, code=ErrorCode.EAGAIN if busy else ErrorCode.ECONNREFUSED
-        ) from exc
+        raise SyscallUnavailableError(msg, code=ErrorCode.ECONNREFUSED) from exc
     try:
         async with trio.open_nursery() as nursery:
             client = KernelClient(stream, max_frame_bytes=max_frame_bytes)
