@@ -10,10 +10,12 @@ import pytest
 import trio
 
 from kernel.abi import ErrorCode, SyscallError
-from kernel.client import open_kernel_client
+from kernel.client import DataLayout, open_kernel_client
 from kernel.supervisor import priority_to_weight
 from sandbox.cgroups import CgroupMode, weight_to_shares
-from tests._support import is_root
+from sandbox.policy import RuntimeName
+from sandbox.runtime import open_runtime
+from tests._support import agentos_env, is_root
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="containers need root")
 
@@ -236,3 +238,39 @@ async def test_stopping_the_kernel_ends_every_container(running_kernel):
     assert await runtime.list_ids() == []
     assert runtime.cgroups.children(runtime.cgroup_parent) == []
     assert os.listdir(running_kernel.settings.layout.kernel_dir / "procs") == ["python"]
+
+
+def alive(pid):
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "\nState:\tZ" not in status
+
+
+async def test_a_kernel_killed_with_its_containers_running_leaves_nothing_to_the_next(
+    spawn_agentos, data_dir
+):
+    async def start():
+        kernel = await spawn_agentos("kernel", env=agentos_env(data_dir))
+        await kernel.wait_for_output(r"kernel \S+ serving on", stderr=True)
+        return kernel
+
+    first = await start()
+    socket_path = DataLayout(data_dir).admin_socket
+    async with open_kernel_client(socket_path) as kernel:
+        info = await spawn(kernel, command=SLEEP)
+    os_pid = info["container"]["os_pid"]
+    await first.stop(signal.SIGKILL)
+    assert alive(os_pid)  # the container outlives the kernel that made it
+    second = await start()
+    assert not alive(os_pid)
+    assert "removed 1 container(s) a previous kernel left" in second.stderr.decode()
+    async with open_kernel_client(socket_path) as kernel:
+        assert (await kernel.call("proc.list"))["processes"] == []
+    runtime_dir = data_dir / "kernel" / "sandboxes" / "runc"
+    assert list((runtime_dir / "bundles").iterdir()) == []
+    await second.stop()
+    successor = open_runtime(RuntimeName.RUNC, data_dir / "kernel" / "sandboxes")
+    assert successor.cgroups.children(successor.cgroup_parent) == []
