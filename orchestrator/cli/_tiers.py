@@ -24,9 +24,11 @@ from kernel.service import KernelService
 from orchestrator.cli._common import add_common_options, build_settings, configure_logging
 from orchestrator.config import OrchestratorSettings
 from orchestrator.service import OrchestratorHandle, OrchestratorService
+from sandbox.policy import RuntimeName
 
 __all__ = [
     "STOP_SIGNALS",
+    "add_runtime_option",
     "add_tier_commands",
     "add_web_options",
     "admin_token_hint",
@@ -55,6 +57,7 @@ def add_tier_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="PATH",
         help="admin socket path (env AGENTOS_KERNEL_SOCKET; default DATA_DIR/run/kernel.sock)",
     )
+    add_runtime_option(kernel)
     kernel.set_defaults(handler=_kernel_command)
 
     web = commands.add_parser(
@@ -73,6 +76,16 @@ def add_tier_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     web.add_argument("--supervisor-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
     web.set_defaults(handler=_orchestrator_command)
+
+
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """The kernel's container runtime, shared by ``kernel`` and ``up``."""
+    parser.add_argument(
+        "--runtime",
+        choices=[r.value for r in RuntimeName],
+        help="container runtime for processes with a command (env AGENTOS_RUNTIME; default "
+        "auto: runc, else crun, else docker)",
+    )
 
 
 def add_web_options(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +160,7 @@ def _kernel_command(args: argparse.Namespace) -> int:
         flag_names={"kernel_socket": "--socket"},
         data_dir=args.data_dir,
         kernel_socket=args.socket,
+        runtime=args.runtime,
     )
 
     async def main() -> None:

@@ -43,6 +43,7 @@ from orchestrator.cli._common import (
 )
 from orchestrator.cli._tiers import (
     STOP_SIGNALS,
+    add_runtime_option,
     add_web_options,
     admin_token_hint,
     announce,
@@ -88,6 +89,7 @@ def add_up_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     add_common_options(up)
     add_web_options(up)
+    add_runtime_option(up)
     up.add_argument(
         "--orchestrator-user",
         metavar="USER",
@@ -321,7 +323,7 @@ async def _run_child(
 
 def _up_command(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
-    kernel = build_settings(KernelSettings, data_dir=args.data_dir)
+    kernel = build_settings(KernelSettings, data_dir=args.data_dir, runtime=args.runtime)
     web = web_settings(args, kernel_socket=kernel.socket_path)
     up = build_settings(UpSettings, orchestrator_user=args.orchestrator_user)
     user = _choose_user(up.orchestrator_user)

@@ -274,3 +274,18 @@ async def test_a_kernel_killed_with_its_containers_running_leaves_nothing_to_the
     await second.stop()
     successor = open_runtime(RuntimeName.RUNC, data_dir / "kernel" / "sandboxes")
     assert successor.cgroups.children(successor.cgroup_parent) == []
+
+
+async def test_a_kernel_without_a_usable_runtime_serves_and_says_why(spawn_agentos, data_dir):
+    env = {**agentos_env(data_dir), "AGENTOS_DOCKER_URL": f"unix://{data_dir}/none.sock"}
+    kernel = await spawn_agentos("kernel", "--runtime", "docker", env=env)
+    await kernel.wait_for_output(r"kernel \S+ serving on", stderr=True)
+    assert "processes cannot run commands" in kernel.stderr.decode()
+    async with open_kernel_client(DataLayout(data_dir).admin_socket) as client:
+        with pytest.raises(SyscallError) as refused:
+            await spawn(client, command=SLEEP)
+        assert refused.value.code == ErrorCode.EAGAIN
+        assert "docker" in refused.value.message.lower()
+        failed = (await client.call("proc.list"))["processes"]
+        assert failed == []  # the attempt left no live entry
+        assert (await spawn(client, "ui-only"))["container"] is None
