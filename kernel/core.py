@@ -8,6 +8,7 @@ from typing import Any
 
 from kernel.abi import CATALOG, CallSpec, Catalog, WireModel
 from kernel.calls import CallContext, CallTable
+from kernel.calls.environ import EnvironCalls
 from kernel.calls.process import ProcessCalls
 from kernel.calls.system import SystemCalls
 from kernel.events import EventBus
@@ -54,6 +55,7 @@ class Kernel:
         self.supervisor = Supervisor(self.processes, publish=self.events.publish)
         self.process_calls = ProcessCalls(self.processes, self.supervisor)
         self.process_calls.bind(self.calls)
+        EnvironCalls(self.processes).bind(self.calls)
         for spec, handler in extra:
             self.calls.bind(spec, handler)
         if missing := self.calls.unbound():

@@ -3,6 +3,7 @@
 Shared by the kernel (server side) and ``kernel.client``. See DESIGN 3.2.
 """
 
+from kernel.abi import environ as environ
 from kernel.abi import events as events
 from kernel.abi import process as process
 from kernel.abi import system as system
@@ -39,7 +40,7 @@ from kernel.abi._messages import ok_reply as ok_reply
 from kernel.abi._messages import parse_reply as parse_reply
 from kernel.abi._messages import parse_request as parse_request
 
-CATALOG = Catalog.of(system.SPECS, process.SPECS, events.SPECS)
+CATALOG = Catalog.of(system.SPECS, environ.SPECS, process.SPECS, events.SPECS)
 """Every syscall the kernel offers."""
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "WireModel",
     "decode_payload",
     "encode_frame",
+    "environ",
     "error_code",
     "error_reply",
     "events",

@@ -153,7 +153,7 @@ class ProcessCalls:
             self._owned(ctx, ppid)
         process = self._processes.spawn(
             name=args.name, ppid=ppid, app_id=args.app_id, capabilities=wanted, policy=policy,
-            detached=args.detached,
+            detached=args.detached, env=dict(args.command.env) if args.command else None,
         )  # fmt: skip
         self._supervisor.publish(EventKind.PROCESS_SPAWNED, pid=process.pid, name=process.name)
         if args.command is not None:

@@ -59,6 +59,8 @@ class Process:
     policy: Policy | None = None
     detached: bool = False
     priority: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = "/"
     state: ProcessState = ProcessState.RUNNING
     exited_at: float | None = None
     exit_reason: ExitReason | None = None
@@ -190,8 +192,12 @@ class ProcessTable:
         capabilities: Iterable[Capability] = (),
         policy: Policy | None = None,
         detached: bool = False,
+        env: dict[str, str] | None = None,
     ) -> Process:
         """Add a running process under ``ppid`` (``KERNEL_PID`` for top-level ones).
+
+        It starts with ``env`` if given, else a copy of its parent's environment, and in
+        its parent's working directory (``/`` under the kernel).
 
         Raises:
             SyscallNotFoundError: ESRCH, the parent does not exist.
@@ -210,6 +216,8 @@ class ProcessTable:
             created_at=self._clock(),
             policy=policy,
             detached=detached,
+            env=dict(env if env is not None else parent.env if parent is not None else {}),
+            cwd=parent.cwd if parent is not None else "/",
         )
         self._processes[process.pid] = process
         if parent is not None:
