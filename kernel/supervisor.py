@@ -52,6 +52,7 @@ Publish = Callable[..., object]
 _STOP_SECONDS = 30.0  # for ending a container, shielded from cancellation
 _DRAIN_SECONDS = 1.0  # for an exec's output after its process has ended
 _CHUNK = 64 * 1024
+_LIMIT_POLL_SECONDS = 1.0  # how often a running container's limit counters are read
 
 
 def _write_python_lib(directory: Path) -> None:
@@ -237,8 +238,13 @@ class Supervisor:
         self, process: Process, container: Container, time_limit: float | None
     ) -> None:
         status: ExitStatus | None = None
-        with trio.move_on_after(time_limit if time_limit is not None else math.inf):
-            status = await container.wait()
+        seen = [0, 0]  # pids refusals and OOM kills published so far
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_limits, process, container, seen)
+            with trio.move_on_after(time_limit if time_limit is not None else math.inf):
+                status = await container.wait()
+            nursery.cancel_scope.cancel()
+        await self._check_limits(process, container, seen)  # what came in its last moments
         if status is None:
             if process.ending is None:
                 process.ending = ExitReason.TIMEOUT
@@ -249,10 +255,36 @@ class Supervisor:
         reason = process.ending
         if reason is None:
             oom = False
-            with contextlib.suppress(Exception):  # a cgroup already gone has no OOM to tell
-                oom = (await container.stats()).oom_kills > 0
+            if status is not None and status.signal == signal.SIGKILL:  # the OOM killer's
+                with contextlib.suppress(Exception):  # a cgroup already gone tells nothing
+                    oom = (await container.stats()).oom_kills > 0
             reason = ExitReason.OOM if oom else ExitReason.EXITED
         await self._finish(process, reason, status or ExitStatus(code=None))
+
+    async def _watch_limits(self, process: Process, container: Container, seen: list[int]) -> None:
+        """Publish ``limit.reached`` while it runs, each time its cgroup counts more."""
+        while True:
+            await trio.sleep(_LIMIT_POLL_SECONDS)
+            if not await self._check_limits(process, container, seen):
+                return
+
+    async def _check_limits(self, process: Process, container: Container, seen: list[int]) -> bool:
+        """Publish what the cgroup refused since ``seen`` (pids refusals, OOM kills).
+
+        Returns:
+            False once the counters cannot be read any more (the container is gone).
+        """
+        try:
+            stats = await container.stats()
+        except Exception:  # noqa: BLE001 - gone with its container: nothing more to tell
+            return False
+        for index, (limit, count) in enumerate(
+            (("pids", stats.pids_limit_hits), ("memory", stats.oom_kills))
+        ):
+            if count > seen[index]:
+                seen[index] = count
+                self.publish(EventKind.LIMIT_REACHED, pid=process.pid, limit=limit, count=count)
+        return True
 
     async def end(self, process: Process, reason: ExitReason) -> None:
         """End ``process`` (and its children that are not detached); return once it has."""

@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from kernel.abi import ErrorCode, SyscallError
+from kernel.abi.events import EventKind
 from kernel.client import DataLayout, open_kernel_client
 from kernel.supervisor import priority_to_weight
 from sandbox.cgroups import CgroupMode, weight_to_shares
@@ -294,3 +295,16 @@ async def test_a_kernel_without_a_usable_runtime_serves_and_says_why(spawn_agent
         failed = (await client.call("proc.list"))["processes"]
         assert failed == []  # the attempt left no live entry
         assert (await spawn(client, "ui-only"))["container"] is None
+
+
+async def test_a_limit_the_cgroup_refuses_at_is_published(kernel, running_kernel):
+    forks = "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; sleep 30"
+    async with running_kernel.kernel.events.subscribe(
+        frozenset({EventKind.LIMIT_REACHED})
+    ) as events:
+        info = await spawn(kernel, command={"argv": ["sh", "-c", forks]}, limits={"pids": 4})
+        with trio.fail_after(15):
+            event = await events.receive()
+    assert (event.pid, event.data["limit"]) == (info["pid"], "pids")
+    assert event.data["count"] >= 1
+    await kernel.call("proc.kill", {"pid": info["pid"]})
