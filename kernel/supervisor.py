@@ -311,6 +311,10 @@ class Supervisor:
             await process.ended.wait()
             return
         process.finishing = True
+        with trio.CancelScope(shield=True):  # once begun, an end is always recorded
+            await self._record_end(process, reason, status)
+
+    async def _record_end(self, process: Process, reason: ExitReason, status: ExitStatus) -> None:
         for child in self._doomed_children(process):
             await self.end(child, ExitReason.KILLED)
         if scope := self._socket_scopes.pop(process.pid, None):

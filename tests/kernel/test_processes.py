@@ -308,3 +308,25 @@ async def test_a_limit_the_cgroup_refuses_at_is_published(kernel, running_kernel
     assert (event.pid, event.data["limit"]) == (info["pid"], "pids")
     assert event.data["count"] >= 1
     await kernel.call("proc.kill", {"pid": info["pid"]})
+
+
+async def test_a_spawn_whose_caller_leaves_midway_leaves_nothing_untracked(kernel, running_kernel):
+    runtime = runtime_of(running_kernel)
+    for delay in (0.01, 0.03, 0.1, 0.3):
+        async with open_kernel_client(running_kernel.socket) as leaver:
+            with trio.move_on_after(delay):
+                await spawn(leaver, "leaver", command=SLEEP)
+        # Closing the connection cancelled the call wherever it was: either the process
+        # was made (and runs, tracked) or nothing of it is left.
+        with trio.fail_after(30):
+            while True:
+                live = (await kernel.call("proc.list"))["processes"]
+                tracked = {p["container"]["id"] for p in live if p["container"]}
+                if set(await runtime.list_ids()) == tracked:
+                    break
+                await trio.sleep(0.05)
+        for process in live:
+            await kernel.call("proc.kill", {"pid": process["pid"]})
+    assert await runtime.list_ids() == []
+    assert list(runtime.bundles.iterdir()) == []
+    assert os.listdir(running_kernel.settings.layout.kernel_dir / "procs") == ["python"]
