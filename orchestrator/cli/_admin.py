@@ -96,8 +96,8 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
     kill = commands.add_parser(
         "kill",
-        help="kill a kernel process and its descendants",
-        description="Kill a kernel process and its descendants.",
+        help="kill a kernel process (and its children, unless detached)",
+        description="Kill a kernel process and its children that were not spawned detached.",
     )
     _add_connection_options(kill)
     kill.add_argument("pid", type=int, metavar="PID", help="kernel pid (see `agentos ps`)")
@@ -171,7 +171,7 @@ def _ps_command(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.write(dump_json([p.to_wire() for p in result.processes]) + "\n")
             return EXIT_OK
-        rows = [("PID", "PPID", "STATE", "STARTED", "APP", "NAME", "CAPABILITIES")]
+        rows = [("PID", "PPID", "STATE", "STARTED", "APP", "NAME", "CONTAINER", "CAPABILITIES")]
         rows += [
             (
                 str(p.pid),
@@ -180,6 +180,7 @@ def _ps_command(args: argparse.Namespace) -> int:
                 _when(p.created_at),
                 p.app_id or "-",
                 p.name,
+                f"{p.container.id} ({p.container.runtime}, {p.policy})" if p.container else "-",
                 ",".join(p.capabilities) or "-",
             )
             for p in result.processes

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests._support import agentos_env, run_agentos
+from tests._support import agentos_env, is_root, run_agentos
 
 
 @pytest.fixture
@@ -67,6 +67,19 @@ async def test_ps_and_kill(env):
     final = json.loads(killed.stdout)
     assert (final["state"], final["term_signal"]) == ("exited", 9)
     assert json.loads((await run_agentos("ps", "--json", env=env)).stdout) == []
+
+
+@pytest.mark.skipif(not is_root(), reason="containers need root")
+async def test_ps_shows_a_process_container(env):
+    args = json.dumps({"name": "server", "command": {"argv": ["sleep", "60"]}})
+    spawned = json.loads((await run_agentos("call", "proc.spawn", args, env=env)).stdout)
+    table = (await run_agentos("ps", env=env)).stdout.decode().splitlines()
+    assert table[0].split() == [
+        "PID", "PPID", "STATE", "STARTED", "APP", "NAME", "CONTAINER", "CAPABILITIES"
+    ]  # fmt: skip
+    container = spawned["container"]["id"]
+    assert f"{container} (runc, standard)" in table[1]
+    await run_agentos("kill", str(spawned["pid"]), env=env)
 
 
 async def test_kill_errors(env):
