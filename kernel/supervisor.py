@@ -23,7 +23,12 @@ from typing import Any
 import msgpack
 import trio
 
-from kernel.abi import ErrorCode, SyscallPreconditionError, SyscallUnavailableError
+from kernel.abi import (
+    ErrorCode,
+    SyscallNotFoundError,
+    SyscallPreconditionError,
+    SyscallUnavailableError,
+)
 from kernel.abi.events import EventKind
 from kernel.abi.process import (
     Command,
@@ -53,6 +58,13 @@ _STOP_SECONDS = 30.0  # for ending a container, shielded from cancellation
 _DRAIN_SECONDS = 1.0  # for an exec's output after its process has ended
 _CHUNK = 64 * 1024
 _LIMIT_POLL_SECONDS = 1.0  # how often a running container's limit counters are read
+
+
+def _check_not_ending(process: Process) -> None:
+    """Stop a launch whose process was ended meanwhile (its launch then cleans up)."""
+    if process.ending is not None:
+        msg = f"process {process.pid} was ended ({process.ending.value}) while it started"
+        raise SyscallNotFoundError(msg, code=ErrorCode.ESRCH)
 
 
 def _write_python_lib(directory: Path) -> None:
@@ -161,13 +173,17 @@ class Supervisor:
             SyscallUnavailableError: EAGAIN, there is no sandbox runtime.
             AgentOSError: the runtime refused (e.g. a policy it cannot honour here).
         """
+        process.launching = trio.Event()
         try:
             await self._launch(process, command, policy)
         except BaseException as exc:
             if process.state is not ProcessState.EXITED:
-                await self._finish(process, ExitReason.FAILED, ExitStatus(code=None))
+                reason = process.ending or ExitReason.FAILED
+                await self._finish(process, reason, ExitStatus(code=None))
             logger.warning("pid %d could not start: %s", process.pid, exc)
             raise
+        finally:
+            process.launching.set()
 
     async def _launch(self, process: Process, command: Command, policy: Policy) -> None:
         runtime, nursery, calls, sockets = self.runtime, self._nursery, self._calls, self._sockets
@@ -182,23 +198,27 @@ class Supervisor:
             env = {
                 "AGENTOS_PID": str(process.pid),
                 "AGENTOS_KERNEL_SOCKET": KERNEL_SOCKET,
-                "PYTHONPATH": KERNEL_PYTHON,
                 **command.env,
             }
+            own = command.env.get("PYTHONPATH")
+            env["PYTHONPATH"] = f"{own}:{KERNEL_PYTHON}" if own else KERNEL_PYTHON
             spec = ProcessSpec(command.argv, env, command.cwd)
             container = await runtime.create(
                 spec, policy, stdio=Stdio(), kernel_socket=path, python_lib=self._python
             )
+            process.container = container  # from here on, ending it removes the container
+            process.runtime = runtime.name
+            process.container_id = container.id
+            process.container_uid = container.uid
+            _check_not_ending(process)
+            os.chown(path, container.uid, container.uid)
         except BaseException:
-            await listener.aclose()
+            with trio.CancelScope(shield=True):
+                await listener.aclose()
             raise
-        process.container = container
-        process.runtime = runtime.name
-        process.container_id = container.id
-        process.container_uid = container.uid
-        os.chown(path, container.uid, container.uid)
-        await nursery.start(self._serve_socket, process, listener, scope)
+        await nursery.start(self._serve_socket, process, listener, scope)  # owns it now
         await container.start()
+        _check_not_ending(process)
         nursery.start_soon(self._watch, process, container, policy.limits.timeout)
         logger.info(
             "pid %d %r runs %s in %s (%s, uid %d)",
@@ -235,6 +255,20 @@ class Supervisor:
     # ------------------------------------------------------------------ ending
 
     async def _watch(
+        self, process: Process, container: Container, time_limit: float | None
+    ) -> None:
+        """Wait for the container's end and record it; never lets an error out."""
+        try:
+            await self._watch_until_end(process, container, time_limit)
+        except Exception:
+            logger.exception("watching pid %d failed; ending it", process.pid)
+            if process.ending is None:
+                process.ending = ExitReason.FAILED
+            with contextlib.suppress(Exception), trio.move_on_after(_STOP_SECONDS):
+                await container.kill()
+            await self._finish(process, process.ending, ExitStatus(code=None))
+
+    async def _watch_until_end(
         self, process: Process, container: Container, time_limit: float | None
     ) -> None:
         status: ExitStatus | None = None
@@ -292,6 +326,12 @@ class Supervisor:
             return
         if process.ending is None:
             process.ending = reason
+        if process.launching is not None and not process.launching.is_set():
+            # Its launch sees ``ending`` at its next step and ends it; wait for that.
+            with trio.CancelScope(shield=True), trio.move_on_after(_STOP_SECONDS):
+                await process.launching.wait()
+            if process.ended.is_set():
+                return
         container = process.container
         if container is None:  # nothing runs: it ends as a killed process would
             await self._finish(process, process.ending, ExitStatus(signal=signal.SIGKILL))
@@ -316,7 +356,10 @@ class Supervisor:
 
     async def _record_end(self, process: Process, reason: ExitReason, status: ExitStatus) -> None:
         for child in self._doomed_children(process):
-            await self.end(child, ExitReason.KILLED)
+            try:
+                await self.end(child, ExitReason.KILLED)
+            except Exception:
+                logger.exception("could not end pid %d with its parent", child.pid)
         if scope := self._socket_scopes.pop(process.pid, None):
             scope.cancel()
         if self._sockets is not None:

@@ -9,6 +9,7 @@ import trio
 from kernel.abi import (
     ErrorCode,
     SyscallInvalidArgumentError,
+    SyscallNotFoundError,
     SyscallPermissionError,
     SyscallTimeoutError,
 )
@@ -150,7 +151,10 @@ class ProcessCalls:
             raise SyscallPermissionError(msg, call=ctx.spec.name)
         ppid = args.parent if args.parent is not None else ctx.caller.pid
         if ppid != KERNEL_PID:
-            self._owned(ctx, ppid)
+            parent = self._owned(ctx, ppid)
+            if parent.ending is not None:  # its children would outlive it
+                msg = f"process {ppid} is ending"
+                raise SyscallNotFoundError(msg, code=ErrorCode.ESRCH, call=ctx.spec.name)
         process = self._processes.spawn(
             name=args.name, ppid=ppid, app_id=args.app_id, capabilities=wanted, policy=policy,
             detached=args.detached, env=dict(args.command.env) if args.command else None,

@@ -8,12 +8,14 @@ on that socket acts as the process itself (``AGENTOS_PID``) with its capabilitie
 
     with agentos_kernel.connect() as kernel:
         me = kernel.call("proc.info", pid=kernel.pid)
-        for item in kernel.stream("proc.exec", pid=kernel.pid, command={"argv": ["ls"]}):
-            print(item["data"].decode(), end="")
+        used = kernel.call("proc.stats", pid=kernel.pid)["memory_current_bytes"]
+        kernel.call("sys.env_set", name="MODE", value="fast")
 
-A call that fails raises :class:`KernelError` with the POSIX code (``EPERM``...). This
-module needs only the standard library and msgpack, so that any Python in a sandbox can
-use it; one call is in flight at a time (open more connections for more).
+What it may call is what its policy grants (the built-in ones: files, system
+information, time, messages). A call that fails raises :class:`KernelError` with the
+POSIX code (``EPERM``...); ``.stream()`` makes streaming calls. This module needs only
+the standard library (Python 3.8+) and msgpack; one call is in flight at a time on a
+connection (open more for more).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import socket
 import struct
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import msgpack
 
@@ -54,7 +56,7 @@ class Kernel:
         self.pid = int(pid) if pid.isdigit() else None
         """This process's kernel pid, if the kernel started it."""
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Kernel:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(
@@ -69,7 +71,7 @@ class Kernel:
         """Close the connection."""
         self._sock.close()
 
-    def call(self, name: str, args: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    def call(self, name: str, args: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Any:
         """Make the call ``name`` with ``args`` (or keyword arguments); return its result.
 
         Raises:
@@ -83,7 +85,7 @@ class Kernel:
         return _result(reply)
 
     def stream(
-        self, name: str, args: Mapping[str, Any] | None = None, **kwargs: Any
+        self, name: str, args: Mapping[str, Any] | None = None, /, **kwargs: Any
     ) -> Iterator[Any]:
         """Make a streaming call; yield its items; its final result ends the iteration.
 
@@ -139,8 +141,11 @@ def _result(reply: Mapping[str, Any]) -> Any:
     )
 
 
-def connect(path: str = SOCKET_PATH, *, timeout: float | None = 30.0) -> Kernel:
+def connect(path: str | None = None, *, timeout: float | None = 30.0) -> Kernel:
     """Connect to the kernel socket (by default, this process's own).
+
+    ``timeout`` bounds the connect alone: a call may take as long as it takes
+    (``proc.wait``, ``time.sleep``, a quiet stream).
 
     Raises:
         OSError: nothing serves there, or this user may not connect.
@@ -148,8 +153,9 @@ def connect(path: str = SOCKET_PATH, *, timeout: float | None = 30.0) -> Kernel:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
-        sock.connect(path)
+        sock.connect(path or os.environ.get("AGENTOS_KERNEL_SOCKET") or SOCKET_PATH)
     except BaseException:
         sock.close()
         raise
+    sock.settimeout(None)
     return Kernel(sock)

@@ -47,6 +47,7 @@ class Process:
         ending: why it is being ended, once the kernel has decided to end it (its
             container's exit then reports that reason rather than its own).
         finishing: its end is being recorded (by exactly one task).
+        launching: set once its container's launch has settled (None: never launched).
         ended: set once it has exited.
     """
 
@@ -73,6 +74,7 @@ class Process:
     container_uid: int | None = None
     ending: ExitReason | None = None
     finishing: bool = False
+    launching: trio.Event | None = None
     ended: trio.Event = field(default_factory=trio.Event)
 
     def move(self, new: ProcessState) -> None:
@@ -166,13 +168,13 @@ class ProcessTable:
 
     def is_within(self, pid: int, ancestor: int) -> bool:
         """Whether ``pid`` is ``ancestor`` or one of its descendants (live or exited)."""
-        seen = 0
+        visited: set[int] = set()
         while pid != ancestor:
             process = self._processes.get(pid) or self._exited.get(pid)
-            if process is None or process.ppid == pid or seen > len(self._processes):
+            if process is None or pid in visited:
                 return False
+            visited.add(pid)
             pid = process.ppid
-            seen += 1
         return True
 
     def live(self) -> list[Process]:

@@ -182,6 +182,7 @@ import json, agentos_kernel
 results = {}
 with agentos_kernel.connect() as k:
     results["me"] = k.call("proc.info", pid=k.pid)["pid"]
+    results["env"] = k.call("sys.env_set", name="MODE", value="fast")["env"]["MODE"]
     for name, call, args in [
         ("other_stats", "proc.stats", {"pid": OTHER}),
         ("kill", "proc.kill", {"pid": OTHER}),
@@ -209,7 +210,10 @@ async def test_the_process_socket_acts_as_that_process_alone(kernel, running_ker
     result, out, err = await exec_in(kernel, info["pid"], ["python3", "-c", code])
     assert result["exit_code"] == 0, err
     seen = json.loads(out)
-    assert seen == {"me": info["pid"], "other_stats": "EPERM", "kill": "EPERM", "as_other": "EPERM"}
+    assert seen == {
+        "me": info["pid"], "env": "fast", "other_stats": "EPERM", "kill": "EPERM",
+        "as_other": "EPERM",
+    }  # fmt: skip
     # Nobody but the sandbox's uid is served there, not even root.
     path = running_kernel.settings.layout.kernel_dir / "procs" / f"{info['pid']}.sock"
     async with open_kernel_client(path) as stranger:
@@ -330,3 +334,26 @@ async def test_a_spawn_whose_caller_leaves_midway_leaves_nothing_untracked(kerne
     assert await runtime.list_ids() == []
     assert list(runtime.bundles.iterdir()) == []
     assert os.listdir(running_kernel.settings.layout.kernel_dir / "procs") == ["python"]
+
+
+async def test_ending_a_parent_while_its_child_starts_leaves_nothing_behind(kernel, running_kernel):
+    runtime = runtime_of(running_kernel)
+    for delay in (0, 0.02, 0.05, 0.1, 0.2):
+        parent = await spawn(kernel, command=SLEEP)
+        outcome = {}
+
+        async def child(parent=parent, outcome=outcome):
+            try:
+                outcome["child"] = await spawn(kernel, "child", parent=parent["pid"], command=SLEEP)
+            except SyscallError as exc:
+                outcome["error"] = exc.code
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(child)
+                await trio.sleep(delay)
+                final = await kernel.call("proc.kill", {"pid": parent["pid"]})
+        assert final["exit_reason"] == "killed"
+        assert outcome.get("error") in (None, ErrorCode.ESRCH)
+        assert (await kernel.call("proc.list"))["processes"] == []
+        assert await runtime.list_ids() == []
