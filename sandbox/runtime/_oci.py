@@ -192,4 +192,7 @@ class OciContainer(Container):
                     if self._exit is None:
                         with contextlib.suppress(ChildProcessError, ProcessLookupError):
                             self._exit = await wait_for_exit(self.pid)
+        # Anything else of its uid we adopted (a process `runc exec` started, orphaned
+        # when runc was killed) is dead now too: reap it rather than keep a zombie.
+        await trio.to_thread.run_sync(reap_orphans, self.uid)
         self.state = ContainerState.DELETED

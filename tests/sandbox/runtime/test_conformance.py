@@ -190,6 +190,7 @@ async def test_a_cancelled_exec_returns_at_once_and_ends_its_process(runtime, po
         while execs_running():
             await trio.sleep(0.05)
     await container.delete()
+    assert zombie_children_of_uid(container.uid) == []
 
 
 async def test_memory_high_is_set_as_the_cgroup_version_means_it(runtime, policy):
