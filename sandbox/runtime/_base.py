@@ -250,6 +250,7 @@ class Runtime(abc.ABC):
         except BaseException:
             with trio.move_on_after(_CLEANUP_SECONDS, shield=True):
                 await self._remove(sandbox_id, uid=uid)
+                await self._reap(uid)
             raise
         logger.debug("created %s with %s (uid %d)", sandbox_id, self.name, uid)
         return container
@@ -265,6 +266,12 @@ class Runtime(abc.ABC):
         """The engine's part of removal: the container, its processes and its cgroup.
 
         Absent parts are fine: it also finishes what a crash left half made or removed.
+        """
+
+    async def _reap(self, uid: int) -> None:  # noqa: B027 - a hook most engines need not fill
+        """Reap what of a removed sandbox's uid this process adopted.
+
+        Engines whose processes become our children (runc, crun) override this.
         """
 
     async def _remove(self, sandbox_id: str, *, uid: int | None) -> None:

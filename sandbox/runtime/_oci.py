@@ -108,6 +108,10 @@ class OciRuntime(Runtime):
 
         await trio.to_thread.run_sync(drop_cgroup)
 
+    async def _reap(self, uid: int) -> None:
+        # A creation undone after `runc create` leaves its init, adopted by us, a zombie.
+        await trio.to_thread.run_sync(reap_orphans, uid)
+
     async def _found_ids(self) -> set[str]:
         found = await super()._found_ids()
         children = self.cgroups.children(self.cgroup_parent)
