@@ -9,7 +9,7 @@ import secrets
 import socket
 import stat
 import struct
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ __all__ = [
     "check_socket_path",
     "peer_credentials",
     "serve_admin_socket",
+    "serve_connections",
 ]
 
 logger = logging.getLogger("agentos.kernel.server")
@@ -147,6 +148,43 @@ async def bind_admin_socket(
     return trio.SocketListener(sock)
 
 
+async def serve_connections(
+    listener: trio.SocketListener,
+    table: CallTable,
+    *,
+    caller_of: Callable[[PeerCredentials], Caller | None],
+    max_frame_bytes: int,
+    act_as: ActAs | None = None,
+    what: str,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Accept connections forever; each peer acts as the caller ``caller_of`` names.
+
+    A peer for whom it names none gets one EPERM reply (id nil) and is disconnected.
+    """
+
+    async def handle(stream: trio.SocketStream) -> None:
+        try:
+            peer = peer_credentials(stream.socket)
+            caller = caller_of(peer)
+            if caller is None:
+                logger.warning("refused %s connection from pid %d uid %d", what, peer.pid, peer.uid)
+                message = f"uid {peer.uid} may not use the {what}"
+                with trio.move_on_after(1):
+                    await stream.send_all(encode_frame(error_reply(None, ErrorCode.EPERM, message)))
+                await linger_close(stream)
+                return
+            await Connection(
+                stream, table, caller, max_frame_bytes=max_frame_bytes, act_as=act_as
+            ).run()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:
+            logger.exception("%s connection failed", what)
+
+    await trio.serve_listeners(handle, [listener], task_status=task_status)
+
+
 async def serve_admin_socket(
     listener: trio.SocketListener,
     table: CallTable,
@@ -164,23 +202,12 @@ async def serve_admin_socket(
     """
     allowed = frozenset(allowed_uids)
 
-    async def handle(stream: trio.SocketStream) -> None:
-        try:
-            peer = peer_credentials(stream.socket)
-            if peer.uid not in allowed:
-                logger.warning("refused admin connection from pid %d uid %d", peer.pid, peer.uid)
-                message = f"uid {peer.uid} may not use the kernel's admin socket"
-                with trio.move_on_after(1):
-                    await stream.send_all(encode_frame(error_reply(None, ErrorCode.EPERM, message)))
-                await linger_close(stream)
-                return
-            caller = Caller(pid=KERNEL_PID, uid=peer.uid, os_pid=peer.pid, capabilities=None)
-            await Connection(
-                stream, table, caller, max_frame_bytes=max_frame_bytes, act_as=act_as
-            ).run()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        except Exception:
-            logger.exception("admin connection failed")
+    def caller_of(peer: PeerCredentials) -> Caller | None:
+        if peer.uid not in allowed:
+            return None
+        return Caller(pid=KERNEL_PID, uid=peer.uid, os_pid=peer.pid, capabilities=None)
 
-    await trio.serve_listeners(handle, [listener], task_status=task_status)
+    await serve_connections(
+        listener, table, caller_of=caller_of, max_frame_bytes=max_frame_bytes, act_as=act_as,
+        what="kernel's admin socket", task_status=task_status,
+    )  # fmt: skip

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import trio
 
-from kernel.abi import ErrorCode, encode_frame, error_reply
 from kernel.calls import Caller, CallTable
-from kernel.server._connection import Connection, linger_close
-from kernel.server._listener import PeerCredentials, check_socket_path, peer_credentials
+from kernel.server._listener import PeerCredentials, check_socket_path, serve_connections
 
 __all__ = ["bind_process_socket", "serve_process_socket"]
 
@@ -60,24 +58,7 @@ async def serve_process_socket(
         max_frame_bytes: the frame size limit.
         task_status: started once accepting.
     """
-
-    async def handle(stream: trio.SocketStream) -> None:
-        try:
-            peer = peer_credentials(stream.socket)
-            caller = caller_of(peer)
-            if caller is None:
-                logger.warning(
-                    "refused a process-socket connection from pid %d uid %d", peer.pid, peer.uid
-                )
-                message = f"uid {peer.uid} may not use this process's kernel socket"
-                with trio.move_on_after(1):
-                    await stream.send_all(encode_frame(error_reply(None, ErrorCode.EPERM, message)))
-                await linger_close(stream)
-                return
-            await Connection(stream, table, caller, max_frame_bytes=max_frame_bytes).run()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        except Exception:
-            logger.exception("process-socket connection failed")
-
-    await trio.serve_listeners(handle, [listener], task_status=task_status)
+    await serve_connections(
+        listener, table, caller_of=caller_of, max_frame_bytes=max_frame_bytes,
+        what="kernel socket of this process", task_status=task_status,
+    )  # fmt: skip
