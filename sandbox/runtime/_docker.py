@@ -512,12 +512,18 @@ class DockerContainer(Container):
         return ExitStatus(code=int(info["ExitCode"]))
 
     def _end_exec(self, exec_id: str) -> None:
-        """Kill a process started by exec (Docker has no call for it) if it still runs."""
+        """Kill a process started by exec (Docker has no call for it) if it still runs.
+
+        Its process group dies with it: the runtime makes each exec a session leader.
+        """
         info = self._runtime.client.api.exec_inspect(exec_id)
         pid = int(info.get("Pid") or 0)
         if info.get("Running") and pid > 0 and _in_cgroup(pid, self.cgroup):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
 
     async def delete(self) -> None:
         if self.state is ContainerState.DELETED:

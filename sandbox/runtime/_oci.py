@@ -41,6 +41,7 @@ from sandbox.runtime._uids import UidAllocator
 __all__ = ["OciContainer", "OciRuntime"]
 
 _REAP_SECONDS = 10.0
+_REAP_INTERVAL = 0.05
 
 
 class OciRuntime(Runtime):
@@ -97,7 +98,12 @@ class OciRuntime(Runtime):
         return container
 
     async def _discard(self, sandbox_id: str) -> None:
-        await self.cli.delete(sandbox_id)
+        uids = [uid for uid, owner in self.owned().items() if owner == sandbox_id]
+        async with trio.open_nursery() as nursery:
+            for uid in uids:
+                nursery.start_soon(self._reap_while_dying, uid)
+            await self.cli.delete(sandbox_id)
+            nursery.cancel_scope.cancel()
         cgroup = self.cgroups.cgroup(self.cgroup_of(sandbox_id))
 
         def drop_cgroup() -> None:
@@ -107,6 +113,17 @@ class OciRuntime(Runtime):
             remove_parent_if_idle(self.cgroups, self.cgroup_parent)
 
         await trio.to_thread.run_sync(drop_cgroup)
+
+    async def _reap_while_dying(self, uid: int) -> None:
+        """Reap the sandbox's processes we adopted as they die, until cancelled.
+
+        One whose runtime died (a killed ``runc exec``) is our child: until it is reaped
+        its pid namespace cannot finish collapsing, and the container's init, waiting for
+        it, cannot exit for the runtime's delete to finish.
+        """
+        while True:
+            await trio.to_thread.run_sync(reap_orphans, uid)
+            await trio.sleep(_REAP_INTERVAL)
 
     async def _reap(self, uid: int) -> None:
         # A creation undone after `runc create` leaves its init, adopted by us, a zombie.

@@ -6,9 +6,11 @@ file (``--log``), never to the container's stderr, which it hands to the contain
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ logger = logging.getLogger("agentos.sandbox.runtime")
 # policy's mount destinations) with this umask, not the caller's: the sandbox's uid
 # must be able to walk them.
 _UMASK = 0o022
+# How long a cancelled exec waits for its process to start, then for the runtime to exit.
+_EXEC_END_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -135,17 +139,50 @@ class OciCli:
         """Run one more process in the container; wait for it; return its status code.
 
         No deadline of its own: the caller bounds it (the process may run a long time).
+        Cancelled, the process and its process group are killed at once (the runtime
+        would only forward a SIGTERM, which the command may ignore), and then the runtime,
+        which exits when its process does.
         """
-        process_file = workdir / f"exec-{os.urandom(4).hex()}.json"
+        token = os.urandom(4).hex()
+        process_file = workdir / f"exec-{token}.json"
+        pid_file = workdir / f"exec-{token}.pid"
         process_file.write_text(json.dumps(process))
-        argv = self._argv("exec", "--process", os.fspath(process_file), container_id)
+        argv = self._argv(
+            "exec", "--process", os.fspath(process_file), "--pid-file", os.fspath(pid_file),
+            container_id,
+        )  # fmt: skip
+
+        async def end(runtime: trio.Process) -> None:
+            with trio.move_on_after(_EXEC_END_SECONDS):
+                while runtime.returncode is None:
+                    if pid := _read_pid(pid_file):
+                        # The runtime has not reaped it (it would have exited), so the
+                        # pid is still its process's, the leader of its own session.
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.killpg(pid, signal.SIGKILL)
+                        break
+                    await trio.sleep(0.01)
+            with trio.move_on_after(_EXEC_END_SECONDS):
+                await runtime.wait()
+            runtime.kill()
+
         try:
             result = await trio.run_process(
-                argv, check=False, umask=_UMASK, **_stdio_options(stdio)
+                argv, check=False, umask=_UMASK, deliver_cancel=end, **_stdio_options(stdio)
             )
         finally:
             process_file.unlink(missing_ok=True)
+            pid_file.unlink(missing_ok=True)
         return result.returncode
+
+
+def _read_pid(path: Path) -> int:
+    """The pid the runtime wrote to ``path``, or 0 while it has not (fully) written it."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return 0
+    return int(text) if text.isdigit() else 0
 
 
 def _gone(result: subprocess.CompletedProcess[bytes]) -> bool:

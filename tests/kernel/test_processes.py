@@ -137,6 +137,21 @@ async def test_exec_streams_both_outputs_takes_stdin_and_has_a_time_limit(kernel
     await kernel.call("proc.kill", {"pid": info["pid"]})
 
 
+async def test_an_exec_that_ignores_sigterm_ends_with_its_time_limit(kernel, running_kernel):
+    info = await spawn(kernel, command=SLEEP)
+    stubborn = ["sh", "-c", "trap '' TERM; sleep 303; :"]
+    with trio.fail_after(20):
+        result, _, _ = await exec_in(kernel, info["pid"], stubborn, timeout=0.5)
+    assert result["timed_out"]
+    runtime = runtime_of(running_kernel)
+    cgroup = runtime.cgroups.cgroup(runtime.cgroup_of(info["container"]["id"]))
+    assert not [pid for pid in cgroup.pids() if b"303" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    with trio.fail_after(20):
+        final = await kernel.call("proc.kill", {"pid": info["pid"]})
+    assert final["exit_reason"] == "killed"
+    assert await runtime_of(running_kernel).list_ids() == []
+
+
 async def test_suspend_freezes_the_container_and_resume_thaws_it(kernel, running_kernel):
     info = await spawn(kernel, command=SLEEP)
     cgroup = running_kernel.kernel.processes.get(info["pid"]).container.cgroup

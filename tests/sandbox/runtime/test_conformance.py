@@ -1,5 +1,6 @@
 """What every runtime must do, checked for real against each one (runc, crun, Docker)."""
 
+import json
 import os
 import signal
 import socket
@@ -193,6 +194,29 @@ async def test_a_cancelled_exec_returns_at_once_and_ends_its_process(runtime, po
     assert zombie_children_of_uid(container.uid) == []
 
 
+async def test_a_cancelled_exec_ends_a_process_that_ignores_sigterm(runtime, policy):
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.start()
+    command = ["sh", "-c", "trap '' TERM; sleep 301; :"]  # the sleep ignores TERM too
+
+    def execs_running():
+        return [pid for pid in container.cgroup.pids() if b"301" in cmdline(pid)]
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(container.exec, ProcessSpec(command), Stdio())
+            while len(execs_running()) < 2:  # the shell and its sleep
+                await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    with trio.fail_after(10):
+        while execs_running():
+            await trio.sleep(0.05)
+    with trio.fail_after(20):
+        await container.delete()
+    assert zombie_children_of_uid(container.uid) == []
+    assert not container.cgroup.exists()
+
+
 async def test_memory_high_is_set_as_the_cgroup_version_means_it(runtime, policy):
     limits = policy.limits.model_copy(update={"memory_high": 96 << 20})
     throttled = policy.model_copy(update={"limits": limits})
@@ -345,3 +369,27 @@ async def test_a_collapsed_namespace_leaves_no_zombies(runtime, policy):
     await container.wait()
     await container.delete()
     assert zombie_children_of_uid(container.uid) == []
+
+
+async def test_an_exec_orphaned_by_its_runtime_does_not_stall_the_delete(runtime, policy):
+    if runtime.name == "docker":
+        pytest.skip("Docker's exec processes are never ours to adopt")
+    container = await create(runtime, policy, ["sleep", "60"])
+    await container.start()
+    argv = ["sh", "-c", "trap '' TERM; sleep 302; :"]
+    spec = {**json.loads((container.bundle / "config.json").read_text())["process"], "args": argv}
+    (container.bundle / "orphan.json").write_text(json.dumps(spec))
+    process_file = str(container.bundle / "orphan.json")
+    runc = await trio.lowlevel.open_process(
+        [str(runtime.cli.binary), "--root", str(runtime.cli.root), "exec", "--process",
+         process_file, container.id]
+    )  # fmt: skip
+    with trio.fail_after(20):
+        while not [pid for pid in container.cgroup.pids() if b"302" in cmdline(pid)]:
+            await trio.sleep(0.05)
+    runc.kill()  # its command is adopted by us, the subreaper, and keeps running
+    await runc.wait()
+    with trio.fail_after(20):
+        await container.delete()
+    assert zombie_children_of_uid(container.uid) == []
+    assert not container.cgroup.exists()
