@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from kernel.abi._catalog import CallSpec, WireEnum, WireModel
 from kernel.abi.system import NoArgs
-from sandbox.capabilities import Capability
+from sandbox.capabilities import APP, Capability, Grant
 
 __all__ = [
     "PROC_EXEC",
@@ -122,7 +122,7 @@ class ProcessInfo(WireModel):
     app_id: str | None
     state: WireEnum[ProcessState]
     policy: str | None = Field(description="the sandbox policy, for a process with a command")
-    capabilities: list[WireEnum[Capability]]
+    capabilities: list[Grant] = Field(description="what it may do; file ones may be scoped by path")
     detached: bool = Field(description="survives its parent")
     priority: int = Field(description="scheduling priority, -20 (first) .. 19 (last)")
     container: ContainerInfo | None
@@ -148,10 +148,13 @@ class ProcSpawnArgs(WireModel):
     name: str = Field(pattern=PROCESS_NAME_PATTERN)
     app_id: str | None = Field(default=None, pattern=APP_ID_PATTERN)
     parent: int | None = Field(default=None, ge=1, description="parent pid; the caller if None")
-    capabilities: list[WireEnum[Capability]] | None = Field(
+    capabilities: list[Grant] | None = Field(
         default=None,
-        max_length=len(Capability),
-        description="what it may do; by default its policy's capabilities (none without one)",
+        max_length=256,
+        description=(
+            "what it may do, within its policy's and the caller's grants; by default its"
+            f" policy's capabilities (none without one); {APP} in a path is its app id"
+        ),
     )
     policy: str | None = Field(
         default=None,

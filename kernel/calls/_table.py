@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
 import pydantic
@@ -25,7 +26,7 @@ from kernel.abi import (
 from kernel.abi.events import EventKind
 from kernel.events import EventBus
 from kernel.metrics import KernelMetrics
-from sandbox.capabilities import Capability
+from sandbox.capabilities import Capability, Grant
 from sandbox.errors import describe_invalid
 
 __all__ = ["OWNERSHIP", "UNKNOWN_CALL", "CallContext", "CallTable", "Caller", "Handler"]
@@ -61,11 +62,22 @@ class Caller:
     pid: int
     uid: int
     os_pid: int
-    capabilities: frozenset[Capability] | None
+    capabilities: frozenset[Grant] | None
 
     def holds(self, capability: Capability) -> bool:
-        """Whether the caller may make calls that need ``capability``."""
-        return self.capabilities is None or capability in self.capabilities
+        """Whether the caller may make calls that need ``capability`` (somewhere)."""
+        if self.capabilities is None:
+            return True
+        return any(grant.capability is capability for grant in self.capabilities)
+
+    def may(self, capability: Capability, path: PurePosixPath) -> bool:
+        """Whether the caller may use ``capability`` on ``path`` (absolute, normalised).
+
+        Calls that take a path check it here, after the call-level :meth:`holds`.
+        """
+        if self.capabilities is None:
+            return True
+        return any(grant.allows(capability, path) for grant in self.capabilities)
 
 
 Emit = Callable[[WireModel], Awaitable[None]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import trio
 
@@ -46,6 +47,7 @@ from kernel.abi.system import NoArgs
 from kernel.calls._table import CallContext, Caller, CallTable
 from kernel.proc import KERNEL_PID, Process, ProcessTable
 from kernel.supervisor import Supervisor
+from sandbox.capabilities import Grant, uncovered
 from sandbox.policy import DEFAULT_POLICY, Policy, builtin_policy
 
 __all__ = ["ProcessCalls"]
@@ -136,27 +138,15 @@ class ProcessCalls:
                 msg = "limits narrow a policy: name one, or give a command"
                 raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
             policy = _narrowed(policy, args.limits, call=ctx.spec.name)
-        if args.capabilities is not None:
-            wanted = frozenset(args.capabilities)
-        else:
-            wanted = policy.capabilities if policy is not None else frozenset()
-        if policy is not None and not wanted <= policy.capabilities:
-            beyond = ", ".join(sorted(wanted - policy.capabilities))
-            msg = f"policy {policy.name!r} does not grant: {beyond}"
-            raise SyscallPermissionError(msg, call=ctx.spec.name)
-        held = ctx.caller.capabilities
-        if held is not None and not wanted <= held:
-            missing = ", ".join(sorted(wanted - held))
-            msg = f"cannot grant capabilities the caller lacks: {missing}"
-            raise SyscallPermissionError(msg, call=ctx.spec.name)
         ppid = args.parent if args.parent is not None else ctx.caller.pid
-        if ppid != KERNEL_PID:
-            parent = self._owned(ctx, ppid)
-            if parent.ending is not None:  # its children would outlive it
-                msg = f"process {ppid} is ending"
-                raise SyscallNotFoundError(msg, code=ErrorCode.ESRCH, call=ctx.spec.name)
+        parent = self._owned(ctx, ppid) if ppid != KERNEL_PID else None
+        if parent is not None and parent.ending is not None:  # its children would outlive it
+            msg = f"process {ppid} is ending"
+            raise SyscallNotFoundError(msg, code=ErrorCode.ESRCH, call=ctx.spec.name)
+        app_id = self._app_of_child(ctx, parent, args.app_id)
+        wanted = self._grants_of_child(ctx, policy, args.capabilities, app_id)
         process = self._processes.spawn(
-            name=args.name, ppid=ppid, app_id=args.app_id, capabilities=wanted, policy=policy,
+            name=args.name, ppid=ppid, app_id=app_id, capabilities=wanted, policy=policy,
             detached=args.detached, env=dict(args.command.env) if args.command else None,
         )  # fmt: skip
         self._supervisor.publish(EventKind.PROCESS_SPAWNED, pid=process.pid, name=process.name)
@@ -165,6 +155,49 @@ class ProcessCalls:
             await self._supervisor.launch(process, args.command, policy)
         logger.info("spawned pid %d %r (parent %d)", process.pid, process.name, ppid)
         return process.info()
+
+    def _app_of_child(
+        self, ctx: CallContext, parent: Process | None, asked: str | None
+    ) -> str | None:
+        """A child belongs to its parent's app; only the admin may place it in another.
+
+        Raises:
+            SyscallPermissionError: a process asked for a child in another app.
+        """
+        inherited = parent.app_id if parent is not None else None
+        if asked is None:
+            return inherited
+        if ctx.caller.capabilities is not None and asked != inherited:
+            msg = f"a child of app {inherited!r} cannot belong to app {asked!r}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        return asked
+
+    def _grants_of_child(
+        self,
+        ctx: CallContext,
+        policy: Policy | None,
+        asked: list[Grant] | None,
+        app_id: str | None,
+    ) -> frozenset[Grant]:
+        """What a child may do, within both its policy's grants and the caller's.
+
+        That is what was asked (its policy's grants by default), with ``{app}`` filled in.
+
+        Raises:
+            SyscallPermissionError: a grant beyond the policy or the caller.
+        """
+        allowed = _for_app(policy.capabilities if policy is not None else (), app_id)
+        wanted = _for_app(asked, app_id) if asked is not None else allowed
+        if policy is not None and (beyond := uncovered(wanted, allowed)):
+            names = ", ".join(map(str, beyond))
+            msg = f"policy {policy.name!r} does not grant: {names}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        held = ctx.caller.capabilities
+        if held is not None and (missing := uncovered(wanted, held)):
+            names = ", ".join(map(str, missing))
+            msg = f"cannot grant capabilities the caller lacks: {names}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        return wanted
 
     async def list(self, _ctx: CallContext, _args: NoArgs) -> ProcListResult:
         """``proc.list``."""
@@ -255,3 +288,8 @@ class ProcessCalls:
         process = self._owned(ctx, args.pid)
         await self._supervisor.signal(process, args.number)
         return process.info()
+
+
+def _for_app(grants: Iterable[Grant], app_id: str | None) -> frozenset[Grant]:
+    """``grants`` with ``{app}`` filled in; those that need an app dropped when there is none."""
+    return frozenset(g for grant in grants if (g := grant.for_app(app_id)) is not None)

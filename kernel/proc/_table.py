@@ -13,7 +13,7 @@ import trio
 
 from kernel.abi import ErrorCode, SyscallExhaustedError, SyscallNotFoundError
 from kernel.abi.process import ContainerInfo, ExitReason, ProcessInfo, ProcessState
-from sandbox.capabilities import Capability
+from sandbox.capabilities import Grant
 from sandbox.errors import FailedPreconditionError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class Process:
     ppid: int
     name: str
     app_id: str | None
-    capabilities: frozenset[Capability]
+    capabilities: frozenset[Grant]
     created_at: float
     policy: Policy | None = None
     detached: bool = False
@@ -191,7 +191,7 @@ class ProcessTable:
         name: str,
         ppid: int,
         app_id: str | None = None,
-        capabilities: Iterable[Capability] = (),
+        capabilities: Iterable[Grant] = (),
         policy: Policy | None = None,
         detached: bool = False,
         env: dict[str, str] | None = None,

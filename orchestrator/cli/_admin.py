@@ -181,7 +181,7 @@ def _ps_command(args: argparse.Namespace) -> int:
                 p.app_id or "-",
                 p.name,
                 f"{p.container.id} ({p.container.runtime}, {p.policy})" if p.container else "-",
-                ",".join(p.capabilities) or "-",
+                ",".join(map(str, p.capabilities)) or "-",
             )
             for p in result.processes
         ]

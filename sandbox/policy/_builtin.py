@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from types import MappingProxyType
 
-from sandbox.capabilities import Capability
+from sandbox.capabilities import APP, FILE_CAPABILITIES, Capability, Grant
 from sandbox.errors import NotFoundError
 from sandbox.policy._model import Limits, NetworkMode, NetworkPolicy, Policy
 
@@ -14,25 +15,21 @@ __all__ = ["BUILTIN_POLICIES", "DEFAULT_POLICY", "builtin_policy"]
 MiB = 1 << 20
 
 _FILES = frozenset(
-    {
-        Capability.READ_FILE,
-        Capability.WRITE_FILE,
-        Capability.CREATE_FILE,
-        Capability.DELETE_FILE,
-        Capability.LIST_DIRECTORY,
-    }
+    Grant(capability, PurePosixPath(scope))
+    for capability in sorted(FILE_CAPABILITIES)
+    for scope in (f"/storage/apps/{APP}", "/tmp")  # noqa: S108 - the kernel's file namespace
 )
 _STANDARD_CAPS = _FILES | {
-    Capability.SYSTEM_INFO,
-    Capability.TIME_ACCESS,
-    Capability.SEND_MESSAGE,
-    Capability.RECEIVE_MESSAGE,
+    Grant(Capability.SYSTEM_INFO),
+    Grant(Capability.TIME_ACCESS),
+    Grant(Capability.SEND_MESSAGE),
+    Grant(Capability.RECEIVE_MESSAGE),
 }
 
 _MINIMAL = Policy(
     name="minimal",
     description="Computation only: no files beyond /tmp, no network, tight limits.",
-    capabilities=frozenset({Capability.TIME_ACCESS}),
+    capabilities=frozenset({Grant(Capability.TIME_ACCESS)}),
     limits=Limits(
         memory=64 * MiB, cpus=0.25, pids=16, nofile=64, tmpfs=16 * MiB, timeout=10, output=MiB
     ),
@@ -55,7 +52,7 @@ _STANDARD = Policy(
 _NETWORK = Policy(
     name="network",
     description="The standard profile plus outbound network access.",
-    capabilities=_STANDARD_CAPS | {Capability.NETWORK_ACCESS},
+    capabilities=_STANDARD_CAPS | {Grant(Capability.NETWORK_ACCESS)},
     limits=_STANDARD.limits,
     network=NetworkPolicy(mode=NetworkMode.EGRESS),
 )

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from sandbox.capabilities import Capability
+from sandbox.capabilities import Grant
 from sandbox.policy._units import Bytes, Seconds
 
 __all__ = [
@@ -157,15 +157,19 @@ class Policy(_Strict):
 
     name: str = Field(pattern=_POLICY_NAME)
     description: str = Field(default="", max_length=500)
-    capabilities: frozenset[Capability] = frozenset()
+    capabilities: frozenset[Grant] = Field(
+        default=frozenset(),
+        max_length=256,
+        description="what its processes may ask the kernel; file ones may be scoped by path",
+    )
     limits: Limits = Field(default_factory=Limits)
     network: NetworkPolicy = Field(default_factory=NetworkPolicy)
     mounts: list[Mount] = Field(default_factory=list, max_length=32)
     runtime: RuntimeName = RuntimeName.AUTO
 
     @field_serializer("capabilities")
-    def _sorted_capabilities(self, capabilities: frozenset[Capability]) -> list[str]:
-        return sorted(capabilities)
+    def _sorted_capabilities(self, capabilities: frozenset[Grant]) -> list[str]:
+        return [str(grant) for grant in sorted(capabilities)]
 
     @field_validator("mounts")
     @classmethod

@@ -6,27 +6,12 @@ import pytest
 import trio
 import trio.testing
 
-from kernel.abi import ErrorCode, Request, SyscallError, SyscallPermissionError
+from kernel.abi import ErrorCode, SyscallError, SyscallPermissionError
 from kernel.abi.events import Event, EventKind
-from kernel.calls import Caller
 from kernel.client import open_kernel_client
 from kernel.events import DEFAULT_BUFFER, EventBus
-from kernel.proc import KERNEL_PID
 from sandbox.capabilities import Capability
-
-ADMIN = Caller(pid=KERNEL_PID, uid=0, os_pid=1, capabilities=None)
-
-
-def as_process(pid, *caps):
-    return Caller(pid=pid, uid=1000, os_pid=2, capabilities=frozenset(caps))
-
-
-async def no_emit(_item):
-    raise AssertionError("not a streaming call")
-
-
-async def dispatch(kernel, caller, call, **args):
-    return await kernel.calls.dispatch(caller, Request(id=1, call=call, args=args), no_emit)
+from tests.kernel._calls import ADMIN, as_process, dispatch
 
 
 def ticking_clock():

@@ -14,27 +14,13 @@ from kernel.abi import (
 )
 from kernel.abi.events import EventKind
 from kernel.abi.system import SYS_INFO, SYS_PING, NoArgs, SysPingResult
-from kernel.calls import Caller, CallTable
+from kernel.calls import CallTable
 from kernel.client import open_kernel_client
 from kernel.core import Kernel
 from kernel.events import EventBus
 from kernel.metrics import KernelMetrics
-from kernel.proc import KERNEL_PID
 from sandbox.capabilities import Capability
-
-ADMIN = Caller(pid=KERNEL_PID, uid=0, os_pid=1, capabilities=None)
-
-
-def as_process(pid, *caps):
-    return Caller(pid=pid, uid=1000, os_pid=2, capabilities=frozenset(caps))
-
-
-async def no_emit(_item):
-    raise AssertionError("not a streaming call")
-
-
-async def dispatch(kernel, caller, call, *, emit=no_emit, **args):
-    return await kernel.calls.dispatch(caller, Request(id=1, call=call, args=args), emit)
+from tests.kernel._calls import ADMIN, as_process, dispatch, no_emit
 
 
 def parse(text):

@@ -1,3 +1,5 @@
+from pathlib import PurePosixPath
+
 import pytest
 from pydantic import Field
 
@@ -6,7 +8,6 @@ from kernel.abi import (
     CallSpec,
     Catalog,
     ErrorCode,
-    Request,
     SyscallError,
     SyscallInvalidArgumentError,
     SyscallPermissionError,
@@ -14,24 +15,10 @@ from kernel.abi import (
     WireModel,
 )
 from kernel.abi.system import NoArgs, SysPingResult
-from kernel.calls import Caller, CallTable
+from kernel.calls import CallTable
 from kernel.core import Kernel
-from kernel.proc import KERNEL_PID
 from sandbox.capabilities import Capability
-
-ADMIN = Caller(pid=KERNEL_PID, uid=0, os_pid=1, capabilities=None)
-
-
-def as_process(pid, *caps):
-    return Caller(pid=pid, uid=1000, os_pid=2, capabilities=frozenset(caps))
-
-
-async def no_emit(_item):
-    raise AssertionError("not a streaming call")
-
-
-async def dispatch(kernel, caller, call, **args):
-    return await kernel.calls.dispatch(caller, Request(id=1, call=call, args=args), no_emit)
+from tests.kernel._calls import ADMIN, as_process, dispatch
 
 
 def test_every_catalog_call_has_a_handler():
@@ -154,3 +141,62 @@ async def test_sys_calls_describes_every_call_with_schemas():
     assert by_name["sys.ping"]["capability"] is None
     only_proc = await dispatch(Kernel(), ADMIN, "sys.calls", category="proc")
     assert {c["category"] for c in only_proc["calls"]} == {"proc"}
+
+
+async def test_file_grants_are_scoped_to_the_apps_own_files_by_the_standard_policy():
+    kernel = Kernel()
+    notes = await dispatch(kernel, ADMIN, "proc.spawn", name="n", app_id="notes", policy="standard")
+    assert "write_file:/storage/apps/notes" in notes["capabilities"]
+    assert "write_file:/tmp" in notes["capabilities"]
+    assert "write_file" not in notes["capabilities"]
+    loose = await dispatch(kernel, ADMIN, "proc.spawn", name="x", policy="standard")
+    assert not any(c.startswith("write_file:/storage") for c in loose["capabilities"])
+
+
+async def test_a_child_gets_at_most_the_scopes_its_parent_holds():
+    kernel = Kernel()
+    held = ["spawn_process", "write_file:/storage/apps/notes"]
+    parent = await dispatch(
+        kernel, ADMIN, "proc.spawn", name="p", app_id="notes", capabilities=held
+    )
+    caller = as_process(parent["pid"], *held)
+    narrower = await dispatch(
+        kernel, caller, "proc.spawn", name="c", capabilities=["write_file:/storage/apps/{app}/c"]
+    )
+    assert (narrower["app_id"], narrower["capabilities"]) == (
+        "notes", ["write_file:/storage/apps/notes/c"]
+    )  # fmt: skip
+    for wider in ("write_file", "write_file:/storage/apps/other", "write_file:/storage"):
+        with pytest.raises(SyscallPermissionError, match="caller lacks") as info:
+            await dispatch(kernel, caller, "proc.spawn", name="c", capabilities=[wider])
+        assert wider in info.value.message
+    with pytest.raises(SyscallPermissionError, match="cannot belong to app 'other'"):
+        await dispatch(kernel, caller, "proc.spawn", name="c", app_id="other")
+    with pytest.raises(SyscallInvalidArgumentError) as bad:
+        await dispatch(kernel, caller, "proc.spawn", name="c", capabilities=["write_file:/a/../b"])
+    assert [d["loc"] for d in bad.value.details] == ["args.capabilities.0"]
+
+
+async def test_a_policy_bounds_the_scopes_even_for_the_admin():
+    kernel = Kernel()
+    with pytest.raises(SyscallPermissionError, match="does not grant: read_file:/storage"):
+        await dispatch(
+            kernel, ADMIN, "proc.spawn", name="x", app_id="notes", policy="standard",
+            capabilities=["read_file:/storage"],
+        )  # fmt: skip
+    inside = await dispatch(
+        kernel, ADMIN, "proc.spawn", name="x", app_id="notes", policy="standard",
+        capabilities=["read_file:/storage/apps/notes/docs"],
+    )  # fmt: skip
+    assert inside["capabilities"] == ["read_file:/storage/apps/notes/docs"]
+
+
+def test_a_caller_may_use_a_file_capability_only_inside_its_scopes():
+    caller = as_process(3, "read_file:/storage/apps/notes", "write_file:/tmp")
+    assert caller.holds(Capability.READ_FILE)
+    assert caller.holds(Capability.WRITE_FILE)
+    assert caller.may(Capability.READ_FILE, PurePosixPath("/storage/apps/notes/a.txt"))
+    assert not caller.may(Capability.READ_FILE, PurePosixPath("/storage/apps/notesx/a.txt"))
+    assert not caller.may(Capability.READ_FILE, PurePosixPath("/tmp/a"))
+    assert caller.may(Capability.WRITE_FILE, PurePosixPath("/tmp/a"))
+    assert ADMIN.may(Capability.DELETE_FILE, PurePosixPath("/"))

@@ -5,7 +5,7 @@ import pytest
 from kernel.abi import ErrorCode, SyscallExhaustedError, SyscallNotFoundError
 from kernel.abi.process import ExitReason, ProcessState
 from kernel.proc import KERNEL_PID, IllegalTransitionError, ProcessTable
-from sandbox.capabilities import Capability
+from sandbox.capabilities import Capability, Grant
 
 
 def make_table(**kwargs):
@@ -15,14 +15,14 @@ def make_table(**kwargs):
 
 def test_spawn_assigns_increasing_pids_and_links_parents():
     table = make_table()
-    parent = table.spawn(name="notes", ppid=KERNEL_PID, capabilities=[Capability.READ_FILE])
+    parent = table.spawn(name="notes", ppid=KERNEL_PID, capabilities=[Grant(Capability.READ_FILE)])
     child = table.spawn(name="helper", ppid=parent.pid, app_id="notes")
     assert (parent.pid, child.pid) == (1, 2)
     assert parent.children == {2}
     assert child.ppid == parent.pid
     info = parent.info()
     assert info.state is ProcessState.RUNNING
-    assert info.capabilities == [Capability.READ_FILE]
+    assert info.capabilities == [Grant(Capability.READ_FILE)]
     assert info.created_at == 1000.0
 
 

@@ -3,7 +3,7 @@ import json
 import pydantic
 import pytest
 
-from sandbox.capabilities import Capability
+from sandbox.capabilities import Capability, Grant
 from sandbox.errors import NotFoundError
 from sandbox.policy import (
     BUILTIN_POLICIES,
@@ -56,7 +56,7 @@ def test_builtins():
     minimal, standard, network = (builtin_policy(n) for n in ("minimal", "standard", "network"))
     assert minimal.limits.memory < standard.limits.memory
     assert minimal.capabilities < standard.capabilities < network.capabilities
-    assert Capability.NETWORK_ACCESS in network.capabilities
+    assert Grant(Capability.NETWORK_ACCESS) in network.capabilities
     assert (standard.network.mode, network.network.mode) == (NetworkMode.NONE, NetworkMode.EGRESS)
     with pytest.raises(NotFoundError, match="built-ins: minimal, standard, network"):
         builtin_policy("root")
@@ -69,6 +69,7 @@ def test_policies_round_trip_through_json():
     dumped = json.loads(builtin_policy().model_dump_json())
     assert dumped["capabilities"] == sorted(dumped["capabilities"])  # stable on disk
     assert dumped["limits"]["memory"] == 256 * MiB
+    assert "read_file:/storage/apps/{app}" in dumped["capabilities"]
 
 
 @pytest.mark.parametrize(
@@ -76,6 +77,8 @@ def test_policies_round_trip_through_json():
     [
         ({"name": "Bad Name"}, ("name",)),
         ({"name": "x", "capabilities": ["fly"]}, ("capabilities", 0)),
+        ({"name": "x", "capabilities": ["kill_process:/tmp"]}, ("capabilities", 0)),
+        ({"name": "x", "capabilities": ["read_file:/tmp/../etc"]}, ("capabilities", 0)),
         ({"name": "x", "limits": {"memory": "1M"}}, ("limits", "memory")),
         ({"name": "x", "limits": {"cpus": 0}}, ("limits", "cpus")),
         ({"name": "x", "limits": {"pids": 0}}, ("limits", "pids")),

@@ -1,0 +1,22 @@
+"""Calling a kernel's call table directly, as the admin or as a process."""
+
+from kernel.abi import Request
+from kernel.calls import Caller
+from kernel.proc import KERNEL_PID
+from sandbox.capabilities import Grant
+
+ADMIN = Caller(pid=KERNEL_PID, uid=0, os_pid=1, capabilities=None)
+
+
+def as_process(pid, *grants):
+    """A caller acting as ``pid`` with ``grants`` (capabilities, or ``name:/path`` text)."""
+    held = frozenset(g if isinstance(g, Grant) else Grant.parse(str(g)) for g in grants)
+    return Caller(pid=pid, uid=1000, os_pid=2, capabilities=held)
+
+
+async def no_emit(_item):
+    raise AssertionError("not a streaming call")
+
+
+async def dispatch(kernel, caller, call, *, emit=no_emit, **args):
+    return await kernel.calls.dispatch(caller, Request(id=1, call=call, args=args), emit)
