@@ -337,10 +337,11 @@ class Supervisor:
             await self._finish(process, process.ending, ExitStatus(signal=signal.SIGKILL))
             return
         with trio.CancelScope(shield=True), trio.move_on_after(_STOP_SECONDS):
-            if process.state is ProcessState.SUSPENDED:  # a frozen cgroup holds SIGKILL
-                with contextlib.suppress(Exception):
-                    await trio.to_thread.run_sync(container.cgroup.thaw)
-            await container.kill()
+            async with process.freezer:
+                if process.state is ProcessState.SUSPENDED:  # a frozen cgroup holds SIGKILL
+                    with contextlib.suppress(Exception):
+                        await trio.to_thread.run_sync(container.cgroup.thaw)
+                await container.kill()
             # Not left to the watcher: it is cancelled when the kernel stops.
             status = await container.wait()
             await self._finish(process, process.ending, status)
@@ -414,23 +415,25 @@ class Supervisor:
 
     async def suspend(self, process: Process) -> None:
         """Freeze its container (a process without one only changes state)."""
-        process.move(ProcessState.SUSPENDED)
-        if process.container is not None:
-            try:
-                await trio.to_thread.run_sync(process.container.cgroup.freeze)
-            except BaseException:
-                process.move(ProcessState.RUNNING)
-                raise
+        async with process.freezer:
+            process.move(ProcessState.SUSPENDED)
+            if process.container is not None:
+                try:
+                    await trio.to_thread.run_sync(process.container.cgroup.freeze)
+                except BaseException:
+                    process.move(ProcessState.RUNNING)
+                    raise
         self.publish(EventKind.PROCESS_SUSPENDED, pid=process.pid)
 
     async def resume(self, process: Process) -> None:
         """Thaw its container."""
-        if process.state is not ProcessState.SUSPENDED:
-            msg = f"process {process.pid} is {process.state}, not suspended"
-            raise SyscallPreconditionError(msg)
-        if process.container is not None:
-            await trio.to_thread.run_sync(process.container.cgroup.thaw)
-        process.move(ProcessState.RUNNING)
+        async with process.freezer:
+            if process.state is not ProcessState.SUSPENDED:
+                msg = f"process {process.pid} is {process.state}, not suspended"
+                raise SyscallPreconditionError(msg)
+            if process.container is not None:
+                await trio.to_thread.run_sync(process.container.cgroup.thaw)
+            process.move(ProcessState.RUNNING)
         self.publish(EventKind.PROCESS_RESUMED, pid=process.pid)
 
     async def set_priority(self, process: Process, priority: int) -> None:
@@ -441,8 +444,21 @@ class Supervisor:
         process.priority = priority
 
     async def signal(self, process: Process, signum: int) -> None:
-        """Send ``signum`` to its command."""
-        await self._container(process).signal(signum)
+        """Send ``signum`` to its command.
+
+        The three signals no handler can see act on the whole container, as they would
+        on a process outside one, rather than on its init alone: SIGSTOP freezes it
+        (:meth:`suspend`), SIGCONT thaws a frozen one, SIGKILL ends it (``killed``).
+        """
+        container = self._container(process)
+        if signum == signal.SIGSTOP:
+            await self.suspend(process)
+        elif signum == signal.SIGCONT and process.state is ProcessState.SUSPENDED:
+            await self.resume(process)
+        elif signum == signal.SIGKILL:
+            await self.end(process, ExitReason.KILLED)
+        else:
+            await container.signal(signum)
 
     async def exec(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterable
 
 import trio
@@ -265,9 +266,7 @@ class ProcessCalls:
     async def suspend(self, ctx: CallContext, args: ProcPidArgs) -> ProcessInfo:
         """``proc.suspend``: freeze its container."""
         process = self._owned(ctx, args.pid)
-        if ctx.caller.pid == process.pid:
-            msg = "a process cannot suspend itself (nothing could resume it from inside)"
-            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name, code=ErrorCode.EINVAL)
+        _not_self(ctx, process, "suspend")
         await self._supervisor.suspend(process)
         return process.info()
 
@@ -284,8 +283,10 @@ class ProcessCalls:
         return process.info()
 
     async def signal(self, ctx: CallContext, args: SignalSendArgs) -> ProcessInfo:
-        """``signal.send``: to the process's command."""
+        """``signal.send``: to the process's command (SIGSTOP, SIGCONT, SIGKILL: to all of it)."""
         process = self._owned(ctx, args.pid)
+        if args.number == signal.SIGSTOP:
+            _not_self(ctx, process, "stop")
         await self._supervisor.signal(process, args.number)
         return process.info()
 
@@ -293,3 +294,14 @@ class ProcessCalls:
 def _for_app(grants: Iterable[Grant], app_id: str | None) -> frozenset[Grant]:
     """``grants`` with ``{app}`` filled in; those that need an app dropped when there is none."""
     return frozenset(g for grant in grants if (g := grant.for_app(app_id)) is not None)
+
+
+def _not_self(ctx: CallContext, process: Process, what: str) -> None:
+    """Refuse to freeze the caller itself: nothing inside could thaw it.
+
+    Raises:
+        SyscallInvalidArgumentError: EINVAL, the caller named itself.
+    """
+    if ctx.caller.pid == process.pid:
+        msg = f"a process cannot {what} itself (nothing could resume it from inside)"
+        raise SyscallInvalidArgumentError(msg, call=ctx.spec.name, code=ErrorCode.EINVAL)

@@ -49,6 +49,8 @@ class Process:
         finishing: its end is being recorded (by exactly one task).
         launching: set once its container's launch has settled (None: never launched).
         ended: set once it has exited.
+        freezer: held while its container is frozen or thawed, so that a suspend and a
+            resume (or an end) never interleave.
     """
 
     pid: int
@@ -76,6 +78,7 @@ class Process:
     finishing: bool = False
     launching: trio.Event | None = None
     ended: trio.Event = field(default_factory=trio.Event)
+    freezer: trio.Lock = field(default_factory=trio.Lock)
 
     def move(self, new: ProcessState) -> None:
         """Change state.

@@ -166,6 +166,40 @@ async def test_suspend_freezes_the_container_and_resume_thaws_it(kernel, running
     assert final["exit_reason"] == "killed"
 
 
+async def test_suspends_and_resumes_racing_leave_state_and_freezer_agreeing(
+    kernel, running_kernel
+):
+    info = await spawn(kernel, command=SLEEP)
+    cgroup = running_kernel.kernel.processes.get(info["pid"]).container.cgroup
+
+    async def attempt(call):
+        with contextlib.suppress(SyscallError):  # the loser of a race is refused
+            await kernel.call(call, {"pid": info["pid"]})
+
+    for _ in range(8):
+        async with trio.open_nursery() as nursery:
+            for call in ("proc.suspend", "proc.resume", "proc.suspend", "proc.resume"):
+                nursery.start_soon(attempt, call)
+        state = (await kernel.call("proc.state", {"pid": info["pid"]}))["state"]
+        assert (state == "suspended") == cgroup.is_frozen(), state
+    final = await kernel.call("proc.kill", {"pid": info["pid"]})
+    assert final["exit_reason"] == "killed"
+
+
+async def test_stop_continue_and_kill_signals_act_on_the_whole_container(kernel, running_kernel):
+    info = await spawn(kernel, command=SLEEP)
+    cgroup = running_kernel.kernel.processes.get(info["pid"]).container.cgroup
+    stopped = await kernel.call("signal.send", {"pid": info["pid"], "signal": "SIGSTOP"})
+    assert stopped["state"] == "suspended"
+    assert cgroup.is_frozen()  # the command too, not only the sandbox's init
+    continued = await kernel.call("signal.send", {"pid": info["pid"], "signal": "SIGCONT"})
+    assert continued["state"] == "running"
+    assert not cgroup.is_frozen()
+    killed = await kernel.call("signal.send", {"pid": info["pid"], "signal": "SIGKILL"})
+    assert (killed["state"], killed["exit_reason"]) == ("exited", "killed")
+    assert await runtime_of(running_kernel).list_ids() == []
+
+
 async def test_priority_becomes_the_containers_cpu_weight(kernel, running_kernel):
     info = await spawn(kernel, command=SLEEP)
     process = running_kernel.kernel.processes.get(info["pid"])
