@@ -156,11 +156,24 @@ class Supervisor:
             self._unavailable = "the kernel is not serving"
 
     async def _end_all(self) -> None:
-        for process in self.processes.live():
-            if process.ppid == 0 and process.state is not ProcessState.EXITED:
-                await self.end(process, ExitReason.KILLED)
-        for process in self.processes.live():  # any left (reparented orphans)
+        """End every process, all at once.
+
+        First the top ones (with their children), then any left: detached ones
+        reparented to the kernel meanwhile.
+        """
+        for top_only in (True, False):
+            async with trio.open_nursery() as nursery:
+                for process in self.processes.live():
+                    if process.state is not ProcessState.EXITED and (
+                        process.ppid == 0 or not top_only
+                    ):
+                        nursery.start_soon(self._end_quietly, process)
+
+    async def _end_quietly(self, process: Process) -> None:
+        try:
             await self.end(process, ExitReason.KILLED)
+        except Exception:
+            logger.exception("could not end pid %d", process.pid)
 
     # ------------------------------------------------------------------ launching
 

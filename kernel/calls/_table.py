@@ -80,6 +80,19 @@ class Caller:
         return any(grant.allows(capability, path) for grant in self.capabilities)
 
 
+ActAs = Callable[[Caller, int, str], Caller]
+"""How a caller becomes the process a request names with ``as_pid``: the caller for
+that request, or SyscallPermissionError / SyscallNotFoundError."""
+
+
+def own_pid_only(caller: Caller, pid: int, call: str) -> Caller:
+    """A process's own socket: ``as_pid`` may only name the process itself."""
+    if pid != caller.pid:
+        msg = f"this socket acts for process {caller.pid} alone, not {pid}"
+        raise SyscallPermissionError(msg, call=call)
+    return caller
+
+
 Emit = Callable[[WireModel], Awaitable[None]]
 
 
@@ -150,9 +163,18 @@ class CallTable:
         return [spec.name for spec in self.catalog if spec.name not in self._handlers]
 
     async def dispatch(
-        self, caller: Caller, request: Request, emit: Callable[[Mapping[str, Any]], Awaitable[None]]
+        self,
+        caller: Caller,
+        request: Request,
+        emit: Callable[[Mapping[str, Any]], Awaitable[None]],
+        *,
+        act_as: ActAs | None = None,
     ) -> dict[str, Any]:
         """Run one request for ``caller`` and return its wire result.
+
+        A request naming ``as_pid`` runs as the caller ``act_as`` makes of it (without
+        ``act_as``, ``as_pid`` may only name the caller itself); a refusal there is a
+        denial like any other.
 
         The capability check happens before the arguments are even parsed, so a caller
         without the capability learns nothing about the call's inputs. Every call is
@@ -169,7 +191,7 @@ class CallTable:
         started = time.perf_counter()
         outcome = _CANCELLED  # unless it returns or raises an Exception
         try:
-            result = await self._run(caller, spec, request, emit)
+            result = await self._run(caller, spec, request, emit, act_as or own_pid_only)
         except Exception as exc:
             outcome = error_code(exc).value
             raise
@@ -187,10 +209,17 @@ class CallTable:
         spec: CallSpec[Any, Any] | None,
         request: Request,
         emit: Callable[[Mapping[str, Any]], Awaitable[None]],
+        act_as: ActAs,
     ) -> dict[str, Any]:
         handler = self._handlers.get(request.call)
         if spec is None or handler is None:
             raise SyscallUnsupportedError(f"no such call {request.call!r}", call=request.call)
+        if request.as_pid is not None:
+            try:
+                caller = act_as(caller, request.as_pid, spec.name)
+            except SyscallPermissionError as exc:
+                self._denied(caller, spec, OWNERSHIP, exc.message)
+                raise
         if spec.capability is not None and not caller.holds(spec.capability):
             denial = SyscallPermissionError(
                 f"{spec.name} needs the {spec.capability} capability", call=spec.name

@@ -12,7 +12,7 @@ cancelled: a client must keep the connection open while it waits for replies.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import trio
@@ -26,7 +26,6 @@ from kernel.abi import (
     Request,
     SyscallError,
     SyscallInvalidArgumentError,
-    SyscallPermissionError,
     decode_payload,
     encode_frame,
     error_code,
@@ -35,7 +34,7 @@ from kernel.abi import (
     ok_reply,
     parse_request,
 )
-from kernel.calls import Caller, CallTable
+from kernel.calls import ActAs, Caller, CallTable, own_pid_only
 from sandbox.errors import AgentOSError
 
 __all__ = ["ActAs", "Connection", "linger_close", "own_pid_only"]
@@ -45,19 +44,6 @@ logger = logging.getLogger("agentos.kernel.server")
 _RECEIVE_BYTES = 64 * 1024
 _OUTBOX_FRAMES = 64
 _DRAIN_SECONDS = 5.0
-
-
-ActAs = Callable[[Caller, int, str], Caller]
-"""How a connection's caller becomes the process a request names with ``as_pid``: the
-caller for that request, or SyscallPermissionError / SyscallNotFoundError."""
-
-
-def own_pid_only(caller: Caller, pid: int, call: str) -> Caller:
-    """A process's own socket: ``as_pid`` may only name the process itself."""
-    if pid != caller.pid:
-        msg = f"this socket acts for process {caller.pid} alone, not {pid}"
-        raise SyscallPermissionError(msg, call=call)
-    return caller
 
 
 async def linger_close(stream: trio.abc.HalfCloseableStream, *, seconds: float = 1.0) -> None:
@@ -180,10 +166,7 @@ class Connection:
             await self._outbox_send.send(frame)
 
         try:
-            caller = self._caller
-            if request.as_pid is not None:
-                caller = self._act_as(caller, request.as_pid, request.call)
-            result = await self._table.dispatch(caller, request, emit)
+            result = await self._table.dispatch(self._caller, request, emit, act_as=self._act_as)
         except SyscallError as exc:
             return error_reply(request.id, exc.code, exc.message, exc.details)
         except AgentOSError as exc:

@@ -6,12 +6,12 @@ import pytest
 import trio
 import trio.testing
 
-from kernel.abi import ErrorCode, SyscallError, SyscallPermissionError
+from kernel.abi import ErrorCode, Request, SyscallError, SyscallPermissionError
 from kernel.abi.events import Event, EventKind
 from kernel.client import open_kernel_client
 from kernel.events import DEFAULT_BUFFER, EventBus
 from sandbox.capabilities import Capability
-from tests.kernel._calls import ADMIN, as_process, dispatch
+from tests.kernel._calls import ADMIN, as_process, dispatch, no_emit
 
 
 def ticking_clock():
@@ -308,3 +308,19 @@ async def test_sys_events_refuses_unknown_kinds(running_kernel):
     assert info.value.code == ErrorCode.EINVAL
     assert "args.kinds.0" in [d["loc"] for d in info.value.details]
     assert running_kernel.kernel.events.subscribers == 0
+
+
+async def test_naming_another_process_on_a_process_socket_is_a_counted_denial(running_kernel):
+    kernel = running_kernel.kernel
+    mine = await dispatch(kernel, ADMIN, "proc.spawn", name="mine")
+    other = await dispatch(kernel, ADMIN, "proc.spawn", name="other")
+    caller = as_process(mine["pid"], Capability.SYSTEM_INFO)
+    request = Request(id=1, call="proc.info", args={"pid": other["pid"]}, as_pid=other["pid"])
+    async with kernel.events.subscribe(frozenset({EventKind.CALL_DENIED})) as events:
+        with pytest.raises(SyscallPermissionError, match="alone"):
+            await kernel.calls.dispatch(caller, request, no_emit)  # as on its own socket
+        (event,) = drain(events)
+    assert (event.pid, event.data["capability"]) == (mine["pid"], "ownership")
+    text = kernel.metrics.render().decode()
+    assert 'agentos_syscall_denials_total{call="proc.info",capability="ownership"} 1.0' in text
+    assert 'agentos_syscalls_total{call="proc.info",outcome="EPERM"} 1.0' in text
