@@ -145,9 +145,10 @@ class KernelService:
         listener = await bind_admin_socket(path, owner=self._owner)
         version = installed_version()
         kernel = self._kernel
-        runtime, unavailable = await _open_runtime(settings)
+        runtime: Runtime | None = None
         try:
             with _owned_socket(path):
+                runtime, unavailable = await _open_runtime(settings)
                 async with (
                     kernel.supervisor.running(
                         kernel.calls,

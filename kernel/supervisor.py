@@ -132,9 +132,13 @@ class Supervisor:
             max_frame_bytes: the frame size limit on those sockets.
         """
         if runtime is not None:
-            removed = await runtime.reconcile()
-            if removed:
-                logger.warning("removed %d container(s) a previous kernel left", len(removed))
+            try:
+                removed = await runtime.reconcile()
+            except Exception:  # what is left keeps its uids reserved; serving matters more
+                logger.exception("could not remove every container a previous kernel left")
+            else:
+                if removed:
+                    logger.warning("removed %d container(s) a previous kernel left", len(removed))
         await trio.to_thread.run_sync(functools.partial(shutil.rmtree, sockets, ignore_errors=True))
         await trio.Path(sockets).mkdir(mode=0o755, parents=True)
         self._python = sockets / "python"
@@ -491,13 +495,14 @@ class Supervisor:
             msg = f"process {process.pid} is suspended"
             raise SyscallPreconditionError(msg, code=ErrorCode.EBUSY)
         cap = process.policy.limits.output if process.policy is not None else 16 << 20
-        budget = [cap]
+        budget = _OutputBudget(cap)
         spec = ProcessSpec(command.argv, command.env, command.cwd)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+        out_r = out_w = err_r = err_w = in_r = in_w = -1
         status: ExitStatus | None = None
         try:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_pump, out_r, OutputStream.STDOUT, emit, budget)
                 nursery.start_soon(_pump, err_r, OutputStream.STDERR, emit, budget)
@@ -518,21 +523,38 @@ class Supervisor:
                 if fd >= 0:
                     os.close(fd)
         if status is None:
-            return ExecResult(exit_code=None, term_signal=None, timed_out=True)
-        return ExecResult(exit_code=status.code, term_signal=status.signal, timed_out=False)
+            return ExecResult(
+                exit_code=None, term_signal=None, timed_out=True, dropped_bytes=budget.dropped
+            )
+        return ExecResult(
+            exit_code=status.code, term_signal=status.signal, timed_out=False,
+            dropped_bytes=budget.dropped,
+        )  # fmt: skip
+
+
+class _OutputBudget:
+    """What an exec may still stream (both outputs together), and what it dropped."""
+
+    def __init__(self, cap: int) -> None:
+        self.left = cap
+        self.dropped = 0
+
+    def take(self, chunk: bytes) -> bytes:
+        keep = chunk[: max(0, self.left)]
+        self.left -= len(keep)
+        self.dropped += len(chunk) - len(keep)
+        return keep
 
 
 async def _pump(
     fd: int,
     stream: OutputStream,
     emit: Callable[[ExecItem], Awaitable[None]],
-    budget: list[int],
+    budget: _OutputBudget,
 ) -> None:
     async with trio.lowlevel.FdStream(fd) as source:
         while chunk := await source.receive_some(_CHUNK):
-            keep = chunk[: max(0, budget[0])]
-            budget[0] -= len(keep)
-            if keep:
+            if keep := budget.take(chunk):
                 await emit(ExecItem(stream=stream, data=keep))
 
 

@@ -265,6 +265,9 @@ class ExecResult(WireModel):
     exit_code: int | None
     term_signal: int | None
     timed_out: bool
+    dropped_bytes: int = Field(
+        default=0, ge=0, description="output past the policy's output cap, not streamed"
+    )
 
 
 PROC_SPAWN = CallSpec(

@@ -13,13 +13,13 @@ from pathlib import Path
 import trio
 
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
-from sandbox.errors import FailedPreconditionError, UnsupportedError
+from sandbox.errors import AgentOSError, FailedPreconditionError, UnsupportedError
 from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.spec import SANDBOX_HOSTNAME, ProcessSpec
 from sandbox.policy import NetworkMode, Policy
 from sandbox.runtime._cgroup_lock import remove_parent_if_idle
 from sandbox.runtime._oci_cli import Stdio
-from sandbox.runtime._types import ContainerState, ExitStatus
+from sandbox.runtime._types import ContainerState, ExitStatus, RuntimeFailedError
 from sandbox.runtime._uids import UidAllocator
 from sandbox.runtime._volumes import make_data_volume, remove_data_volume
 
@@ -303,18 +303,33 @@ class Runtime(abc.ABC):
         Orphans are found wherever a sandbox leaves a trace: the engine's containers, the
         bundle directories and the uid reservations.
 
+        Each is tried even when another cannot be removed.
+
         Returns:
             The ids removed.
+
+        Raises:
+            RuntimeFailedError: some could not be removed (named); the rest were.
         """
         keep = set(keep)
         known = await self._found_ids()
         if self.bundles.is_dir():
             known |= {entry.name for entry in self.bundles.iterdir() if entry.is_dir()}
         known |= set(self.owned().values())
-        removed = []
+        removed, failed = [], []
         for sandbox_id in sorted(known - keep):
             logger.warning("removing orphaned sandbox %s", sandbox_id)
-            await self._remove(sandbox_id, uid=None)
-            removed.append(sandbox_id)
+            try:
+                await self._remove(sandbox_id, uid=None)
+            except (AgentOSError, OSError) as exc:  # the others are still worth removing
+                logger.error("could not remove orphaned sandbox %s: %s", sandbox_id, exc)  # noqa: TRY400
+                failed.append(sandbox_id)
+            else:
+                removed.append(sandbox_id)
         await trio.to_thread.run_sync(remove_parent_if_idle, self.cgroups, self.cgroup_parent)
+        if failed:
+            msg = (
+                f"could not remove orphaned sandboxes: {', '.join(failed)} (removed {len(removed)})"
+            )
+            raise RuntimeFailedError(msg)
         return removed

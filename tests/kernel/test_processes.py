@@ -137,6 +137,16 @@ async def test_exec_streams_both_outputs_takes_stdin_and_has_a_time_limit(kernel
     await kernel.call("proc.kill", {"pid": info["pid"]})
 
 
+async def test_exec_output_past_the_policys_cap_is_dropped_and_counted(kernel):
+    info = await spawn(kernel, command=SLEEP, policy="minimal")  # output cap: 1 MiB
+    result, out, err = await exec_in(
+        kernel, info["pid"], ["sh", "-c", "head -c 3000000 /dev/zero; echo late >&2"]
+    )
+    assert (result["exit_code"], len(out), err) == (0, 1 << 20, b"")
+    assert result["dropped_bytes"] == 3_000_000 - (1 << 20) + len(b"late\n")
+    await kernel.call("proc.kill", {"pid": info["pid"]})
+
+
 async def test_an_exec_that_ignores_sigterm_ends_with_its_time_limit(kernel, running_kernel):
     info = await spawn(kernel, command=SLEEP)
     stubborn = ["sh", "-c", "trap '' TERM; sleep 303; :"]
@@ -333,6 +343,25 @@ async def test_a_kernel_killed_with_its_containers_running_leaves_nothing_to_the
     await second.stop()
     successor = open_runtime(RuntimeName.RUNC, data_dir / "kernel" / "sandboxes")
     assert successor.cgroups.children(successor.cgroup_parent) == []
+
+
+async def test_a_leftover_that_cannot_be_removed_does_not_keep_the_kernel_down(
+    spawn_agentos, data_dir
+):
+    stuck = data_dir / "kernel" / "sandboxes" / "runc" / "bundles" / "sb-stuck"
+    stuck.mkdir(parents=True)
+    (stuck / "pinned").touch()
+    await trio.run_process(["chattr", "+i", str(stuck / "pinned")])  # even root cannot rm
+    try:
+        kernel = await spawn_agentos("kernel", env=agentos_env(data_dir))
+        await kernel.wait_for_output(r"kernel \S+ serving on", stderr=True)
+        assert "could not remove every container a previous kernel left" in kernel.stderr.decode()
+        async with open_kernel_client(DataLayout(data_dir).admin_socket) as client:
+            info = await spawn(client, command={"argv": ["true"]})
+            assert (await wait(client, info["pid"]))["exit_code"] == 0
+        await kernel.stop()
+    finally:
+        await trio.run_process(["chattr", "-i", str(stuck / "pinned")])
 
 
 async def test_a_kernel_without_a_usable_runtime_serves_and_says_why(spawn_agentos, data_dir):

@@ -347,6 +347,26 @@ async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, stat
     await kept.delete()
 
 
+async def test_reconcile_removes_every_orphan_it_can_and_names_the_rest(
+    runtime, policy, state_dir
+):
+    running = await create(runtime, policy, ["sleep", "60"])
+    await running.start()
+    stuck = runtime.bundles / "sb-0000-stuck"  # sorts first
+    stuck.mkdir()
+    (stuck / "pinned").touch()
+    await trio.run_process(["chattr", "+i", str(stuck / "pinned")])  # even root cannot rm
+    successor = successor_of(runtime, state_dir)
+    try:
+        with pytest.raises(RuntimeFailedError, match="sb-0000-stuck"):
+            await successor.reconcile()
+        assert await successor.list_ids() == []  # the one after it went all the same
+        assert not running.cgroup.exists()
+    finally:
+        await trio.run_process(["chattr", "-i", str(stuck / "pinned")])
+    assert await successor.reconcile() == ["sb-0000-stuck"]
+
+
 def zombie_children_of_uid(uid):
     me = str(os.getpid())
     zombies = []
