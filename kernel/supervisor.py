@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import trio
 
 from kernel.abi import (
     ErrorCode,
+    SyscallError,
     SyscallNotFoundError,
     SyscallPreconditionError,
     SyscallUnavailableError,
@@ -43,6 +44,7 @@ from kernel.client import agentos_kernel
 from kernel.proc import Process, ProcessTable
 from kernel.server import PeerCredentials, bind_process_socket, serve_process_socket
 from sandbox.cgroups import CgroupStats, Resources
+from sandbox.errors import AgentOSError
 from sandbox.oci.spec import KERNEL_PYTHON, KERNEL_SOCKET, ProcessSpec
 from sandbox.policy import Policy
 from sandbox.runtime import Container, ExitStatus, Runtime, Stdio
@@ -65,6 +67,24 @@ def _check_not_ending(process: Process) -> None:
     if process.ending is not None:
         msg = f"process {process.pid} was ended ({process.ending.value}) while it started"
         raise SyscallNotFoundError(msg, code=ErrorCode.ESRCH)
+
+
+@contextlib.contextmanager
+def _while_alive(process: Process) -> Iterator[None]:
+    """Turn a failure caused by the process's end, met midway, into ESRCH.
+
+    Its container and cgroup vanish as it ends: a call racing that sees their files or
+    the runtime's container go, not an internal error.
+    """
+    try:
+        yield
+    except SyscallError:
+        raise
+    except (OSError, AgentOSError):
+        if process.ending is None and not process.finishing:  # not ending: a real failure
+            raise
+        msg = f"process {process.pid} ended during the call"
+        raise SyscallNotFoundError(msg, code=ErrorCode.ESRCH) from None
 
 
 def _write_python_lib(directory: Path) -> None:
@@ -428,7 +448,8 @@ class Supervisor:
         """Its container's counters, or None for a process without one."""
         if process.container is None:
             return None
-        return await process.container.stats()
+        with _while_alive(process):
+            return await process.container.stats()
 
     async def suspend(self, process: Process) -> None:
         """Freeze its container (a process without one only changes state)."""
@@ -436,9 +457,11 @@ class Supervisor:
             process.move(ProcessState.SUSPENDED)
             if process.container is not None:
                 try:
-                    await trio.to_thread.run_sync(process.container.cgroup.freeze)
+                    with _while_alive(process):
+                        await trio.to_thread.run_sync(process.container.cgroup.freeze)
                 except BaseException:
-                    process.move(ProcessState.RUNNING)
+                    if process.state is ProcessState.SUSPENDED:
+                        process.move(ProcessState.RUNNING)
                     raise
         self.publish(EventKind.PROCESS_SUSPENDED, pid=process.pid)
 
@@ -449,7 +472,8 @@ class Supervisor:
                 msg = f"process {process.pid} is {process.state}, not suspended"
                 raise SyscallPreconditionError(msg)
             if process.container is not None:
-                await trio.to_thread.run_sync(process.container.cgroup.thaw)
+                with _while_alive(process):
+                    await trio.to_thread.run_sync(process.container.cgroup.thaw)
             process.move(ProcessState.RUNNING)
         self.publish(EventKind.PROCESS_RESUMED, pid=process.pid)
 
@@ -457,7 +481,8 @@ class Supervisor:
         """Give its container the cpu weight of ``priority``."""
         if process.container is not None:
             resources = Resources(cpu_weight=priority_to_weight(priority))
-            await trio.to_thread.run_sync(process.container.cgroup.apply, resources)
+            with _while_alive(process):
+                await trio.to_thread.run_sync(process.container.cgroup.apply, resources)
         process.priority = priority
 
     async def signal(self, process: Process, signum: int) -> None:
@@ -475,7 +500,8 @@ class Supervisor:
         elif signum == signal.SIGKILL:
             await self.end(process, ExitReason.KILLED)
         else:
-            await container.signal(signum)
+            with _while_alive(process):
+                await container.signal(signum)
 
     async def exec(
         self,
@@ -499,6 +525,7 @@ class Supervisor:
         spec = ProcessSpec(command.argv, command.env, command.cwd)
         out_r = out_w = err_r = err_w = in_r = in_w = -1
         status: ExitStatus | None = None
+        failure: OSError | AgentOSError | None = None  # raised past the nursery, not in a group
         try:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -510,8 +537,11 @@ class Supervisor:
                 nursery.start_soon(_feed, in_w, stdin)
                 in_w = -1
                 stdio = Stdio(stdin=in_r, stdout=out_w, stderr=err_w)
-                with trio.move_on_after(time_limit if time_limit is not None else math.inf):
-                    status = await container.exec(spec, stdio)
+                try:
+                    with trio.move_on_after(time_limit if time_limit is not None else math.inf):
+                        status = await container.exec(spec, stdio)
+                except (OSError, AgentOSError) as exc:
+                    failure = exc
                 for fd in (out_w, err_w):
                     os.close(fd)
                 out_w = err_w = -1
@@ -522,6 +552,9 @@ class Supervisor:
             for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
                 if fd >= 0:
                     os.close(fd)
+        if failure is not None:
+            with _while_alive(process):
+                raise failure
         if status is None:
             return ExecResult(
                 exit_code=None, term_signal=None, timed_out=True, dropped_bytes=budget.dropped

@@ -8,12 +8,15 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sandbox.cgroups._types import CgroupError, CgroupStats, Resources
 
-__all__ = ["Cgroup", "read_int", "read_keyed", "remove_dir", "write_value"]
+__all__ = ["GONE", "Cgroup", "read_int", "read_keyed", "remove_dir", "write_value"]
+
+GONE = frozenset({errno.ENOENT, errno.ENODEV})
+"""What reading a cgroup's files fails with once it is removed, or while it is."""
 
 _POLL_SECONDS = 0.005
 
@@ -153,15 +156,25 @@ class Cgroup(abc.ABC):
         """
         if not self.exists():
             return
-        deadline = time.monotonic() + timeout
-        while self.pids():
-            try:
-                with contextlib.suppress(CgroupError):  # unfrozen, the sweep still kills
-                    self.freeze(timeout=max(0.1, (deadline - time.monotonic()) / 2))
-                _kill_all(self.pids())
-            finally:
-                self._set_frozen(frozen=False)  # never left frozen: SIGKILL waits for a thaw
-            self._wait(lambda: not self.pids(), max(0.1, deadline - time.monotonic()), "empty")
+        with self._gone_is_empty():
+            deadline = time.monotonic() + timeout
+            while self.pids():
+                try:
+                    with contextlib.suppress(CgroupError):  # unfrozen, the sweep still kills
+                        self.freeze(timeout=max(0.1, (deadline - time.monotonic()) / 2))
+                    _kill_all(self.pids())
+                finally:
+                    self._set_frozen(frozen=False)  # never left frozen: SIGKILL waits for thaw
+                self._wait(lambda: not self.pids(), max(0.1, deadline - time.monotonic()), "empty")
+
+    @contextlib.contextmanager
+    def _gone_is_empty(self) -> Iterator[None]:
+        """A cgroup removed meanwhile (by whoever saw its last process go) holds nothing."""
+        try:
+            yield
+        except (CgroupError, OSError):
+            if self.exists():
+                raise
 
     def _wait(self, done: object, timeout: float, what: str) -> None:
         assert callable(done)

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sandbox.cgroups._base import Cgroup, read_int, read_keyed, remove_dir, write_value
+from sandbox.cgroups._base import GONE, Cgroup, read_int, read_keyed, remove_dir, write_value
 from sandbox.cgroups._types import (
     CPU_PERIOD_US,
     CgroupError,
@@ -68,8 +68,10 @@ class V1Cgroup(Cgroup):
     def pids(self) -> list[int]:
         try:
             return [int(p) for p in (self._dir("freezer") / "cgroup.procs").read_text().split()]
-        except FileNotFoundError:
-            return []
+        except OSError as exc:
+            if exc.errno in GONE:
+                return []
+            raise
 
     def apply(self, resources: Resources) -> None:
         memory = self._dir("memory")

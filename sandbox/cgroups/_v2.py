@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from sandbox.cgroups._base import Cgroup, read_int, read_keyed, remove_dir, write_value
+from sandbox.cgroups._base import GONE, Cgroup, read_int, read_keyed, remove_dir, write_value
 from sandbox.cgroups._types import CPU_PERIOD_US, CgroupStats, Resources
 
 __all__ = ["V2Cgroup"]
@@ -46,8 +46,10 @@ class V2Cgroup(Cgroup):
     def pids(self) -> list[int]:
         try:
             return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-        except FileNotFoundError:
-            return []
+        except OSError as exc:
+            if exc.errno in GONE:
+                return []
+            raise
 
     def apply(self, resources: Resources) -> None:
         if resources.memory_max is not None:
@@ -95,5 +97,6 @@ class V2Cgroup(Cgroup):
         if not kill_file.exists():
             super().kill(timeout=timeout)
             return
-        write_value(kill_file, 1)
-        self._wait(lambda: not self.pids(), timeout, "empty")
+        with self._gone_is_empty():
+            write_value(kill_file, 1)
+            self._wait(lambda: not self.pids(), timeout, "empty")

@@ -196,6 +196,41 @@ async def test_suspends_and_resumes_racing_leave_state_and_freezer_agreeing(
     assert final["exit_reason"] == "killed"
 
 
+async def test_calls_racing_a_containers_end_get_typed_errors(kernel):
+    seen = set()
+    for round_ in range(6):
+        info = await spawn(kernel, command=SLEEP)
+        pid = info["pid"]
+        calls = [
+            ("proc.stats", {"pid": pid}), ("proc.suspend", {"pid": pid}),
+            ("proc.resume", {"pid": pid}), ("proc.set_priority", {"pid": pid, "priority": 5}),
+            ("signal.send", {"pid": pid, "signal": "SIGUSR1"}),
+            ("proc.exec", {"pid": pid, "command": {"argv": ["true"]}}),
+        ]  # fmt: skip
+
+        async def hammer(call, args):
+            for _ in range(20):
+                try:
+                    if call == "proc.exec":
+                        async with kernel.stream(call, args) as stream:
+                            async for _item in stream:
+                                pass
+                    else:
+                        await kernel.call(call, args)
+                except SyscallError as exc:
+                    seen.add((call, exc.code, exc.message))
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as nursery:
+            for call, args in calls:
+                nursery.start_soon(hammer, call, args)
+            await trio.sleep(0.02 * round_)
+            await kernel.call("proc.kill", {"pid": pid})
+    internal = [entry for entry in seen if entry[1] is ErrorCode.EIO]
+    assert internal == []
+    assert {code for _, code, _ in seen} <= {ErrorCode.ESRCH, ErrorCode.EBUSY, ErrorCode.EINVAL}
+
+
 async def test_stop_continue_and_kill_signals_act_on_the_whole_container(kernel, running_kernel):
     info = await spawn(kernel, command=SLEEP)
     cgroup = running_kernel.kernel.processes.get(info["pid"]).container.cgroup
