@@ -155,28 +155,47 @@ async def serve_connections(
     caller_of: Callable[[PeerCredentials], Caller | None],
     max_frame_bytes: int,
     act_as: ActAs | None = None,
+    max_connections: int | None = None,
     what: str,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept connections forever; each peer acts as the caller ``caller_of`` names.
 
-    A peer for whom it names none gets one EPERM reply (id nil) and is disconnected.
+    A peer for whom it names none gets one EPERM reply (id nil) and is disconnected; so
+    does, with EAGAIN, one that would be past ``max_connections`` open at once.
     """
+    open_now = 0
+    full_since_warned = False
+
+    async def refuse(stream: trio.SocketStream, code: ErrorCode, message: str) -> None:
+        with trio.move_on_after(1):
+            await stream.send_all(encode_frame(error_reply(None, code, message)))
+        await linger_close(stream)
 
     async def handle(stream: trio.SocketStream) -> None:
+        nonlocal open_now, full_since_warned
         try:
             peer = peer_credentials(stream.socket)
             caller = caller_of(peer)
             if caller is None:
                 logger.warning("refused %s connection from pid %d uid %d", what, peer.pid, peer.uid)
-                message = f"uid {peer.uid} may not use the {what}"
-                with trio.move_on_after(1):
-                    await stream.send_all(encode_frame(error_reply(None, ErrorCode.EPERM, message)))
-                await linger_close(stream)
+                await refuse(stream, ErrorCode.EPERM, f"uid {peer.uid} may not use the {what}")
                 return
-            await Connection(
-                stream, table, caller, max_frame_bytes=max_frame_bytes, act_as=act_as
-            ).run()
+            if max_connections is not None and open_now >= max_connections:
+                log = logger.debug if full_since_warned else logger.warning
+                full_since_warned = True  # once per filling up, not once per attempt
+                log("refused pid %d: %d connections to the %s", peer.pid, open_now, what)
+                message = f"the {what} serves at most {max_connections} connections at once"
+                await refuse(stream, ErrorCode.EAGAIN, message)
+                return
+            open_now += 1
+            try:
+                await Connection(
+                    stream, table, caller, max_frame_bytes=max_frame_bytes, act_as=act_as
+                ).run()
+            finally:
+                open_now -= 1
+                full_since_warned = False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         except Exception:

@@ -47,18 +47,22 @@ async def serve_process_socket(
     *,
     caller_of: Callable[[PeerCredentials], Caller | None],
     max_frame_bytes: int,
+    max_connections: int = 64,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Accept a process's connections until cancelled.
+    """Accept a process's connections until cancelled, at most ``max_connections`` at once.
 
     Args:
         listener: from :func:`bind_process_socket`.
         table: the kernel's calls.
         caller_of: the caller a peer acts as, or None to refuse it (EPERM, disconnect).
         max_frame_bytes: the frame size limit.
+        max_connections: past this many open at once, a connection gets EAGAIN and is
+            closed: a process cannot spend the kernel's descriptors without bound.
         task_status: started once accepting.
     """
     await serve_connections(
         listener, table, caller_of=caller_of, max_frame_bytes=max_frame_bytes,
-        what="kernel socket of this process", task_status=task_status,
+        max_connections=max_connections, what="kernel socket of this process",
+        task_status=task_status,
     )  # fmt: skip

@@ -176,9 +176,7 @@ async def test_suspend_freezes_the_container_and_resume_thaws_it(kernel, running
     assert final["exit_reason"] == "killed"
 
 
-async def test_suspends_and_resumes_racing_leave_state_and_freezer_agreeing(
-    kernel, running_kernel
-):
+async def test_suspends_and_resumes_racing_leave_state_and_freezer_agreeing(kernel, running_kernel):
     info = await spawn(kernel, command=SLEEP)
     cgroup = running_kernel.kernel.processes.get(info["pid"]).container.cgroup
 
@@ -219,7 +217,7 @@ async def test_calls_racing_a_containers_end_get_typed_errors(kernel):
                         await kernel.call(call, args)
                 except SyscallError as exc:
                     seen.add((call, exc.code, exc.message))
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
 
         async with trio.open_nursery() as nursery:
             for call, args in calls:
@@ -314,6 +312,39 @@ async def test_the_process_socket_acts_as_that_process_alone(kernel, running_ker
         with pytest.raises(SyscallError) as refused:
             await stranger.call("sys.ping")
     assert refused.value.code == ErrorCode.EPERM
+    await kernel.call("proc.kill", {"pid": info["pid"]})
+
+
+CROWD = r"""
+import time, agentos_kernel
+held, refused = [], 0
+for _ in range(70):
+    client = agentos_kernel.connect()
+    try:
+        client.call("sys.ping")
+        held.append(client)
+    except agentos_kernel.KernelError as exc:
+        assert exc.code == "EAGAIN", exc.code
+        refused += 1
+        client.close()
+held.pop().close()
+for attempt in range(100):  # a freed place is a place again, once the kernel sees it
+    again = agentos_kernel.connect()
+    try:
+        again.call("sys.ping")
+        break
+    except agentos_kernel.KernelError:
+        again.close()
+        time.sleep(0.05)
+print(len(held) + 1, refused)
+"""
+
+
+async def test_a_process_cannot_hold_more_than_64_connections_to_its_socket(kernel):
+    info = await spawn(kernel, command=SLEEP)
+    result, out, err = await exec_in(kernel, info["pid"], ["python3", "-c", CROWD])
+    assert (result["exit_code"], out, err) == (0, b"64 6\n", b"")
+    assert await kernel.call("sys.ping")  # the admin socket is not affected
     await kernel.call("proc.kill", {"pid": info["pid"]})
 
 

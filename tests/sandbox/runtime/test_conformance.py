@@ -347,9 +347,7 @@ async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, stat
     await kept.delete()
 
 
-async def test_reconcile_removes_every_orphan_it_can_and_names_the_rest(
-    runtime, policy, state_dir
-):
+async def test_reconcile_removes_every_orphan_it_can_and_names_the_rest(runtime, policy, state_dir):
     running = await create(runtime, policy, ["sleep", "60"])
     await running.start()
     stuck = runtime.bundles / "sb-0000-stuck"  # sorts first
