@@ -78,6 +78,7 @@ class ErrorCode(enum.StrEnum):
     ECONNREFUSED = "ECONNREFUSED"
     ECONNRESET = "ECONNRESET"
     ETIMEDOUT = "ETIMEDOUT"
+    ECANCELED = "ECANCELED"
     ENOSYS = "ENOSYS"
     EIO = "EIO"
 
@@ -201,6 +202,7 @@ _CODE_CLASSES: Mapping[ErrorCode, type[SyscallError]] = {
     ErrorCode.ECONNREFUSED: SyscallUnavailableError,
     ErrorCode.ECONNRESET: SyscallUnavailableError,
     ErrorCode.ETIMEDOUT: SyscallTimeoutError,
+    ErrorCode.ECANCELED: SyscallUnavailableError,
     ErrorCode.ENOSYS: SyscallUnsupportedError,
     ErrorCode.EIO: SyscallError,
 }

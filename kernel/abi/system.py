@@ -7,16 +7,20 @@ from typing import Any
 from pydantic import Field
 
 from kernel.abi._catalog import CallSpec, WireEnum, WireModel
+from kernel.abi._messages import MAX_REQUEST_ID
 from sandbox.capabilities import Capability
 
 __all__ = [
     "SYS_CALLS",
+    "SYS_CANCEL",
     "SYS_INFO",
     "SYS_PING",
     "CallInfo",
     "NoArgs",
     "SysCallsArgs",
     "SysCallsResult",
+    "SysCancelArgs",
+    "SysCancelResult",
     "SysInfoResult",
     "SysPingArgs",
     "SysPingResult",
@@ -87,6 +91,20 @@ class SysCallsResult(WireModel):
     calls: list[CallInfo]
 
 
+class SysCancelArgs(WireModel):
+    """Arguments of ``sys.cancel``."""
+
+    id: int = Field(ge=0, le=MAX_REQUEST_ID, description="a request in flight on this connection")
+
+
+class SysCancelResult(WireModel):
+    """Result of ``sys.cancel``."""
+
+    cancelled: bool = Field(
+        description="it was in flight and is now cancelled (its final reply: ECANCELED)"
+    )
+
+
 SYS_PING = CallSpec(
     name="sys.ping",
     summary="Round trip: echo data back with the kernel's clock.",
@@ -109,4 +127,15 @@ SYS_CALLS = CallSpec(
     capability=None,
 )
 
-SPECS = (SYS_PING, SYS_INFO, SYS_CALLS)
+SYS_CANCEL = CallSpec(
+    name="sys.cancel",
+    summary=(
+        "Cancel a request in flight on this connection (a stream, a wait); its final reply"
+        " is ECANCELED. Open to all: it reaches the caller's own requests only."
+    ),
+    args=SysCancelArgs,
+    result=SysCancelResult,
+    capability=None,
+)
+
+SPECS = (SYS_PING, SYS_INFO, SYS_CALLS, SYS_CANCEL)

@@ -103,6 +103,8 @@ class CallContext:
     caller: Caller
     spec: CallSpec[Any, Any]
     _emit: Emit | None = None
+    cancel_request: Callable[[int], bool] | None = None
+    """Cancel another request in flight on the caller's connection (None: no connection)."""
 
     async def emit(self, item: WireModel) -> None:
         """Send one item of a streaming call to the caller.
@@ -169,8 +171,12 @@ class CallTable:
         emit: Callable[[Mapping[str, Any]], Awaitable[None]],
         *,
         act_as: ActAs | None = None,
+        cancel_request: Callable[[int], bool] | None = None,
     ) -> dict[str, Any]:
         """Run one request for ``caller`` and return its wire result.
+
+        ``cancel_request`` is how the request's connection cancels another of its
+        requests (``sys.cancel``).
 
         A request naming ``as_pid`` runs as the caller ``act_as`` makes of it (without
         ``act_as``, ``as_pid`` may only name the caller itself); a refusal there is a
@@ -191,7 +197,9 @@ class CallTable:
         started = time.perf_counter()
         outcome = _CANCELLED  # unless it returns or raises an Exception
         try:
-            result = await self._run(caller, spec, request, emit, act_as or own_pid_only)
+            result = await self._run(
+                caller, spec, request, emit, act_as or own_pid_only, cancel_request
+            )
         except Exception as exc:
             outcome = error_code(exc).value
             raise
@@ -210,6 +218,7 @@ class CallTable:
         request: Request,
         emit: Callable[[Mapping[str, Any]], Awaitable[None]],
         act_as: ActAs,
+        cancel_request: Callable[[int], bool] | None,
     ) -> dict[str, Any]:
         handler = self._handlers.get(request.call)
         if spec is None or handler is None:
@@ -237,7 +246,9 @@ class CallTable:
         async def emit_item(item: WireModel) -> None:
             await emit(item.to_wire())
 
-        context = CallContext(caller, spec, emit_item if spec.streaming else None)
+        context = CallContext(
+            caller, spec, emit_item if spec.streaming else None, cancel_request=cancel_request
+        )
         try:
             result = await handler(context, args)
         except Exception as exc:

@@ -7,7 +7,7 @@ import platform
 import socket
 import time
 
-from kernel.abi import Catalog
+from kernel.abi import Catalog, SyscallInvalidArgumentError
 from kernel.abi.events import (
     SYS_EVENTS,
     SYS_METRICS,
@@ -17,12 +17,15 @@ from kernel.abi.events import (
 )
 from kernel.abi.system import (
     SYS_CALLS,
+    SYS_CANCEL,
     SYS_INFO,
     SYS_PING,
     CallInfo,
     NoArgs,
     SysCallsArgs,
     SysCallsResult,
+    SysCancelArgs,
+    SysCancelResult,
     SysInfoResult,
     SysPingArgs,
     SysPingResult,
@@ -81,6 +84,7 @@ class SystemCalls:
         table.bind(SYS_PING, self.ping)
         table.bind(SYS_INFO, self.info)
         table.bind(SYS_CALLS, self.calls)
+        table.bind(SYS_CANCEL, self.cancel)
         table.bind(SYS_EVENTS, self.events)
         table.bind(SYS_METRICS, self.metrics)
 
@@ -113,6 +117,17 @@ class SystemCalls:
         """``sys.calls``."""
         calls = [c for c in self._descriptions if args.category in (None, c.category)]
         return SysCallsResult(calls=calls)
+
+    async def cancel(self, ctx: CallContext, args: SysCancelArgs) -> SysCancelResult:
+        """``sys.cancel``: another request of the caller's own connection.
+
+        Raises:
+            SyscallInvalidArgumentError: EINVAL, the call did not come over a connection.
+        """
+        if ctx.cancel_request is None:
+            msg = "sys.cancel cancels requests of its own connection: there is none"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+        return SysCancelResult(cancelled=ctx.cancel_request(args.id))
 
     async def events(self, ctx: CallContext, args: SysEventsArgs) -> SysEventsResult:
         """``sys.events``: stream events until the caller goes away."""

@@ -70,6 +70,11 @@ class CallStream:
         self.result: Any = None
         self._done = False
 
+    @property
+    def done(self) -> bool:
+        """Whether the final reply (result or error) has arrived."""
+        return self._done
+
     def __aiter__(self) -> CallStream:
         return self
 
@@ -133,11 +138,15 @@ class KernelClient:
             SyscallError: the kernel's error, as the subclass of its category.
         """
         request_id, replies = await self._send(name, args, buffer=1, as_pid=as_pid)
+        answered = False
         try:
             reply = await replies.receive()
+            answered = True
         finally:
             self._pending.pop(request_id, None)
             replies.close()
+            if not answered:  # the caller gave up: so may the kernel
+                await self._cancel_remote(request_id)
         if isinstance(reply, _Lost):
             raise reply.error
         if reply.is_item:
@@ -162,13 +171,17 @@ class KernelClient:
     ) -> AsyncIterator[CallStream]:
         """Make a streaming call; iterate the context's value for its items."""
         request_id, replies = await self._send(name, args, buffer=_STREAM_BUFFER, as_pid=as_pid)
+        stream = CallStream(name, replies)
         try:
-            yield CallStream(name, replies)
+            yield stream
         finally:
             # Closing our end makes the reader drop this call's remaining items instead of
-            # blocking the shared connection on a buffer nobody empties.
+            # blocking the shared connection on a buffer nobody empties; and the kernel is
+            # told to stop producing them.
             self._pending.pop(request_id, None)
             replies.close()
+            if not stream.done:
+                await self._cancel_remote(request_id)
 
     async def aclose(self) -> None:
         """Close the connection; pending calls fail with ECONNRESET."""
@@ -203,6 +216,25 @@ class KernelClient:
                     await self._stream.aclose()
                 raise
         return request_id, receive
+
+    async def _cancel_remote(self, request_id: int) -> None:
+        """Ask the kernel to cancel a request nobody waits for any more (``sys.cancel``).
+
+        Best effort, and never waited for: its reply is dropped like any abandoned one.
+        """
+        if self._lost is not None:
+            return
+        request = {"id": next(self._ids), "call": "sys.cancel", "args": {"id": request_id}}
+        frame = encode_frame(request, max_bytes=self._max_frame)
+        with trio.CancelScope(shield=True):
+            async with self._send_lock:
+                with trio.move_on_after(_CLOSE_SECONDS) as late:
+                    try:
+                        await self._stream.send_all(frame)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return
+                if late.cancelled_caught:  # part of the frame may be out: unusable now
+                    await self._stream.aclose()
 
     def _fail_all(self, error: SyscallError) -> None:
         if self._lost is None:

@@ -13,7 +13,8 @@ on that socket acts as the process itself (``AGENTOS_PID``) with its capabilitie
 
 What it may call is what its policy grants (the built-in ones: files, system
 information, time, messages). A call that fails raises :class:`KernelError` with the
-POSIX code (``EPERM``...); ``.stream()`` makes streaming calls. This module needs only
+POSIX code (``EPERM``...); ``.stream()`` makes streaming calls (a stream left early is
+cancelled in the kernel, ``sys.cancel``). This module needs only
 the standard library (Python 3.8+) and msgpack; one call is in flight at a time on a
 connection (open more for more).
 """
@@ -93,13 +94,27 @@ class Kernel:
             KernelError: the kernel's error, when it comes.
         """
         request_id = self._send(name, {**(args or {}), **kwargs})
-        while True:
-            reply = self._receive(request_id)
-            if "item" in reply:
-                yield reply["item"]
-                continue
-            _result(reply)
-            return
+        finished = False
+        try:
+            while True:
+                reply = self._receive(request_id)
+                if "item" in reply:
+                    yield reply["item"]
+                    continue
+                finished = True
+                _result(reply)
+                return
+        finally:
+            if not finished:  # left early: stop it, and read past it
+                self._abandon(request_id)
+
+    def _abandon(self, request_id: int) -> None:
+        """Cancel a request (``sys.cancel``) and read up to its final reply."""
+        pending = {request_id, self._send("sys.cancel", {"id": request_id})}
+        while pending:
+            reply = self._next_reply()
+            if "item" not in reply:
+                pending.discard(reply.get("id"))
 
     def _send(self, name: str, args: Mapping[str, Any]) -> int:
         request_id = self._next_id
@@ -110,15 +125,19 @@ class Kernel:
 
     def _receive(self, request_id: int) -> dict[str, Any]:
         while True:
-            (length,) = _HEADER.unpack(self._read(_HEADER.size))
-            if length > _MAX_FRAME:
-                msg = f"the kernel sent a frame of {length} bytes"
-                raise KernelError("EMSGSIZE", msg)
-            reply = msgpack.unpackb(self._read(length))
-            if reply.get("id") is None and "error" in reply:
-                _result(reply)  # a connection-level error: raises
+            reply = self._next_reply()
             if reply.get("id") == request_id:
-                return dict(reply)
+                return reply
+
+    def _next_reply(self) -> dict[str, Any]:
+        (length,) = _HEADER.unpack(self._read(_HEADER.size))
+        if length > _MAX_FRAME:
+            msg = f"the kernel sent a frame of {length} bytes"
+            raise KernelError("EMSGSIZE", msg)
+        reply = msgpack.unpackb(self._read(length))
+        if reply.get("id") is None and "error" in reply:
+            _result(reply)  # a connection-level error: raises
+        return dict(reply)
 
     def _read(self, size: int) -> bytes:
         chunks = []

@@ -83,7 +83,7 @@ class Connection:
         self._act_as = act_as or own_pid_only
         self._max_frame = max_frame_bytes
         self._slots = trio.Semaphore(max_in_flight)
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, trio.CancelScope] = {}
         self._outbox_send, self._outbox_recv = trio.open_memory_channel[bytes](_OUTBOX_FRAMES)
 
     async def run(self) -> None:
@@ -140,17 +140,30 @@ class Connection:
             await self._send(error_reply(request.id, ErrorCode.EINVAL, message))
             return
         await self._slots.acquire()
-        self._in_flight.add(request.id)
+        self._in_flight[request.id] = trio.CancelScope()
         handlers.start_soon(self._serve, request, name=f"{request.call}#{request.id}")
+
+    def _cancel_request(self, request_id: int) -> bool:
+        """``sys.cancel``: cancel a request in flight; whether there was one to cancel."""
+        scope = self._in_flight.get(request_id)
+        if scope is None or scope.cancel_called:
+            return False
+        scope.cancel()
+        return True
 
     async def _serve(self, request: Request) -> None:
         # The slot is held until the reply is queued: a peer that does not read its
         # replies fills the outbox, and then the reader stops taking new requests.
         try:
+            scope = self._in_flight[request.id]
             try:
-                reply = await self._run_call(request)
+                with scope:
+                    reply = await self._run_call(request)
+                if scope.cancelled_caught:
+                    message = f"{request.call} was cancelled by sys.cancel"
+                    reply = error_reply(request.id, ErrorCode.ECANCELED, message)
             finally:
-                self._in_flight.discard(request.id)
+                del self._in_flight[request.id]
             await self._outbox_send.send(self._encode(reply, call=request.call))
         finally:
             self._slots.release()
@@ -166,7 +179,10 @@ class Connection:
             await self._outbox_send.send(frame)
 
         try:
-            result = await self._table.dispatch(self._caller, request, emit, act_as=self._act_as)
+            result = await self._table.dispatch(
+                self._caller, request, emit, act_as=self._act_as,
+                cancel_request=self._cancel_request,
+            )  # fmt: skip
         except SyscallError as exc:
             return error_reply(request.id, exc.code, exc.message, exc.details)
         except AgentOSError as exc:

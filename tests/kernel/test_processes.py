@@ -348,6 +348,44 @@ async def test_a_process_cannot_hold_more_than_64_connections_to_its_socket(kern
     await kernel.call("proc.kill", {"pid": info["pid"]})
 
 
+LEAVER = r"""
+import threading, agentos_kernel
+
+
+def deny():  # an event for the stream, once it is subscribed
+    with agentos_kernel.connect() as other:
+        try:
+            other.call("proc.kill", pid=other.pid)
+        except agentos_kernel.KernelError:
+            pass
+
+
+with agentos_kernel.connect() as k:
+    events = k.stream("sys.events")
+    threading.Timer(0.5, deny).start()
+    first = next(events)
+    events.close()  # left early: cancelled in the kernel, and the connection goes on
+    print(first["kind"], k.call("sys.ping", data="on")["data"])
+"""
+
+
+async def test_streams_left_early_are_cancelled_in_the_kernel(kernel, running_kernel):
+    info = await spawn(kernel, command=SLEEP)
+    result, out, err = await exec_in(kernel, info["pid"], ["python3", "-c", LEAVER])
+    assert (result["exit_code"], out, err) == (0, b"call.denied on\n", b"")
+    assert running_kernel.kernel.events.subscribers == 0
+    async with kernel.stream(
+        "proc.exec", {"pid": info["pid"], "command": {"argv": ["sleep", "304"]}}
+    ):
+        pass  # the admin client leaves at once too
+    runtime = runtime_of(running_kernel)
+    cgroup = runtime.cgroups.cgroup(runtime.cgroup_of(info["container"]["id"]))
+    with trio.fail_after(10):
+        while [p for p in cgroup.pids() if b"304" in Path(f"/proc/{p}/cmdline").read_bytes()]:
+            await trio.sleep(0.05)
+    await kernel.call("proc.kill", {"pid": info["pid"]})
+
+
 async def test_the_admin_acts_for_a_process_with_its_authority_alone(kernel):
     process = await spawn(kernel, "viewer", capabilities=["system_info"])
     target = await spawn(kernel, "target")

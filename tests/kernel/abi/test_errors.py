@@ -38,6 +38,7 @@ DOCUMENTED_CATEGORIES = {
     "EAGAIN": errors.UnavailableError,
     "ECONNREFUSED": errors.UnavailableError,
     "ECONNRESET": errors.UnavailableError,
+    "ECANCELED": errors.UnavailableError,
     "ETIMEDOUT": errors.DeadlineExceededError,
     "ENOSYS": errors.UnsupportedError,
 }

@@ -326,6 +326,52 @@ async def test_peer_leaving_mid_call_cancels_the_call(kernel, calls, connect):
         await calls.block_cancelled.wait()
 
 
+async def test_sys_cancel_ends_one_request_and_the_connection_goes_on(kernel, calls, connect):
+    peer = await connect()
+    await peer.send({"id": 1, "call": "test.block"})
+    with trio.fail_after(5):
+        await calls.block_started.wait()
+    await peer.send({"id": 2, "call": "sys.cancel", "args": {"id": 1}})
+    replies = {reply["id"]: reply for reply in [await peer.receive(), await peer.receive()]}
+    assert replies[2]["result"] == {"cancelled": True}
+    assert (replies[1]["ok"], replies[1]["error"]["code"]) == (False, "ECANCELED")
+    assert calls.block_cancelled.is_set()
+    await peer.send({"id": 3, "call": "sys.cancel", "args": {"id": 1}})  # no longer in flight
+    assert (await peer.receive())["result"] == {"cancelled": False}
+    await peer.send({"id": 4, "call": "sys.ping", "args": {"data": "on"}})
+    assert (await peer.receive())["result"]["data"] == "on"
+    text = kernel.kernel.metrics.render().decode()
+    assert 'agentos_syscalls_total{call="test.block",outcome="cancelled"} 1.0' in text
+
+
+async def test_a_request_cannot_be_cancelled_from_another_connection(kernel, calls, connect):
+    owner, other = await connect(), await connect()
+    await owner.send({"id": 1, "call": "test.block"})
+    with trio.fail_after(5):
+        await calls.block_started.wait()
+    await other.send({"id": 2, "call": "sys.cancel", "args": {"id": 1}})
+    assert (await other.receive())["result"] == {"cancelled": False}
+    assert not calls.block_cancelled.is_set()
+
+
+async def test_the_client_cancels_in_the_kernel_what_it_stops_waiting_for(kernel, calls):
+    async with open_kernel_client(kernel.socket) as client:
+        with trio.move_on_after(0.2):
+            await client.call("test.block")
+        with trio.fail_after(5):
+            await calls.block_cancelled.wait()  # with the connection still open
+        bus = kernel.kernel.events
+        async with client.stream("sys.events") as events:
+            with trio.fail_after(5):
+                while bus.subscribers != 1:
+                    await trio.sleep(0.01)
+            del events  # left without reading a thing
+        with trio.fail_after(5):
+            while bus.subscribers != 0:
+                await trio.sleep(0.01)
+        assert (await client.call("sys.ping", {"data": "on"}))["data"] == "on"
+
+
 async def test_many_concurrent_connections(kernel):
     async def one(i):
         async with open_kernel_client(kernel.socket) as client:
