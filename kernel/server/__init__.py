@@ -1,8 +1,6 @@
 """The kernel socket servers: the admin socket, and one socket per sandboxed process."""
 
-from kernel.server._connection import ActAs as ActAs
 from kernel.server._connection import Connection as Connection
-from kernel.server._connection import own_pid_only as own_pid_only
 from kernel.server._listener import PeerCredentials as PeerCredentials
 from kernel.server._listener import bind_admin_socket as bind_admin_socket
 from kernel.server._listener import check_socket_path as check_socket_path
@@ -12,13 +10,11 @@ from kernel.server._process import bind_process_socket as bind_process_socket
 from kernel.server._process import serve_process_socket as serve_process_socket
 
 __all__ = [
-    "ActAs",
     "Connection",
     "PeerCredentials",
     "bind_admin_socket",
     "bind_process_socket",
     "check_socket_path",
-    "own_pid_only",
     "peer_credentials",
     "serve_admin_socket",
     "serve_process_socket",

@@ -37,7 +37,7 @@ from kernel.abi import (
 from kernel.calls import ActAs, Caller, CallTable, own_pid_only
 from sandbox.errors import AgentOSError
 
-__all__ = ["ActAs", "Connection", "linger_close", "own_pid_only"]
+__all__ = ["Connection", "linger_close"]
 
 logger = logging.getLogger("agentos.kernel.server")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import trio
 
 from kernel.abi import ErrorCode, encode_frame, error_reply
-from kernel.calls import Caller, CallTable
+from kernel.calls import ActAs, Caller, CallTable
 from kernel.client import MAX_SOCKET_PATH_BYTES
 from kernel.proc import KERNEL_PID
-from kernel.server._connection import ActAs, Connection, linger_close
+from kernel.server._connection import Connection, linger_close
 from sandbox.errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError
 
 __all__ = [
