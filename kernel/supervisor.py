@@ -41,7 +41,7 @@ from kernel.abi.process import (
 )
 from kernel.calls import Caller, CallTable
 from kernel.client import agentos_kernel
-from kernel.proc import Process, ProcessTable
+from kernel.proc import OutputLog, Process, ProcessTable
 from kernel.server import PeerCredentials, bind_process_socket, serve_process_socket
 from sandbox.cgroups import CgroupStats, Resources
 from sandbox.errors import AgentOSError
@@ -231,6 +231,7 @@ class Supervisor:
         listener = await bind_process_socket(path)
         scope = trio.CancelScope()
         self._socket_scopes[process.pid] = scope
+        pipes: list[int] = []  # ours until the pumps take them
         try:
             env = {
                 "AGENTOS_PID": str(process.pid),
@@ -240,9 +241,17 @@ class Supervisor:
             own = command.env.get("PYTHONPATH")
             env["PYTHONPATH"] = f"{own}:{KERNEL_PYTHON}" if own else KERNEL_PYTHON
             spec = ProcessSpec(command.argv, env, command.cwd)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            pipes.extend((out_r, out_w))
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            pipes.extend((err_r, err_w))
             container = await runtime.create(
-                spec, policy, stdio=Stdio(), kernel_socket=path, python_lib=self._python
-            )
+                spec, policy, stdio=Stdio(stdout=out_w, stderr=err_w), kernel_socket=path,
+                python_lib=self._python,
+            )  # fmt: skip
+            for fd in (out_w, err_w):  # the container holds its own copies now
+                os.close(fd)
+                pipes.remove(fd)
             process.container = container  # from here on, ending it removes the container
             process.runtime = runtime.name
             process.container_id = container.id
@@ -250,9 +259,14 @@ class Supervisor:
             _check_not_ending(process)
             os.chown(path, container.uid, container.uid)
         except BaseException:
+            for fd in pipes:
+                os.close(fd)
             with trio.CancelScope(shield=True):
                 await listener.aclose()
             raise
+        process.output = output = OutputLog()
+        nursery.start_soon(_record, out_r, OutputStream.STDOUT, output)
+        nursery.start_soon(_record, err_r, OutputStream.STDERR, output)
         await nursery.start(self._serve_socket, process, listener, scope)  # owns it now
         await container.start()
         _check_not_ending(process)
@@ -589,6 +603,16 @@ async def _pump(
         while chunk := await source.receive_some(_CHUNK):
             if keep := budget.take(chunk):
                 await emit(ExecItem(stream=stream, data=keep))
+
+
+async def _record(fd: int, stream: OutputStream, output: OutputLog) -> None:
+    """Keep a container's output stream in its process's log until it ends."""
+    try:
+        async with trio.lowlevel.FdStream(fd) as source:
+            while chunk := await source.receive_some(_CHUNK):
+                output.append(stream, chunk)
+    finally:
+        output.close(stream)
 
 
 async def _feed(fd: int, data: bytes) -> None:

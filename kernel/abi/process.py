@@ -17,6 +17,7 @@ __all__ = [
     "PROC_INFO",
     "PROC_KILL",
     "PROC_LIST",
+    "PROC_OUTPUT",
     "PROC_RESUME",
     "PROC_SET_PRIORITY",
     "PROC_SPAWN",
@@ -31,9 +32,12 @@ __all__ = [
     "ExecResult",
     "ExitReason",
     "LimitsNarrowing",
+    "OutputItem",
     "OutputStream",
     "ProcExecArgs",
     "ProcListResult",
+    "ProcOutputArgs",
+    "ProcOutputResult",
     "ProcPidArgs",
     "ProcSetPriorityArgs",
     "ProcSpawnArgs",
@@ -270,6 +274,32 @@ class ExecResult(WireModel):
     )
 
 
+class ProcOutputArgs(WireModel):
+    """Arguments of ``proc.output``."""
+
+    pid: int = Field(ge=1)
+    after: int = Field(default=0, ge=0, description="only chunks numbered above this one")
+    follow: bool = Field(
+        default=False, description="then stream new output until it ends (or sys.cancel)"
+    )
+
+
+class OutputItem(WireModel):
+    """One chunk of a process's command output, numbered from 1 across both streams."""
+
+    seq: int
+    stream: WireEnum[OutputStream]
+    data: bytes
+
+
+class ProcOutputResult(WireModel):
+    """Result of ``proc.output``."""
+
+    last_seq: int = Field(description="the number of the last chunk so far (0: none)")
+    evicted_bytes: int = Field(description="older output no longer kept")
+    ended: bool = Field(description="the output has ended: every process of it has exited")
+
+
 PROC_SPAWN = CallSpec(
     name="proc.spawn",
     summary="Create a process; with a command, in a container of its own under a policy.",
@@ -327,6 +357,17 @@ PROC_EXEC = CallSpec(
     capability=Capability.SPAWN_PROCESS,
     item=ExecItem,
 )
+PROC_OUTPUT = CallSpec(
+    name="proc.output",
+    summary=(
+        "The recent output (stdout, stderr) of a process's command, then, with follow, what"
+        " it writes next."
+    ),
+    args=ProcOutputArgs,
+    result=ProcOutputResult,
+    capability=Capability.SYSTEM_INFO,
+    item=OutputItem,
+)
 PROC_SUSPEND = CallSpec(
     name="proc.suspend",
     summary="Freeze a process's container (cgroup freezer).",
@@ -358,5 +399,5 @@ SIGNAL_SEND = CallSpec(
 
 SPECS = (
     PROC_SPAWN, PROC_LIST, PROC_INFO, PROC_STATE, PROC_STATS, PROC_KILL, PROC_WAIT, PROC_EXEC,
-    PROC_SUSPEND, PROC_RESUME, PROC_SET_PRIORITY, SIGNAL_SEND,
+    PROC_OUTPUT, PROC_SUSPEND, PROC_RESUME, PROC_SET_PRIORITY, SIGNAL_SEND,
 )  # fmt: skip

@@ -21,6 +21,7 @@ from kernel.abi.process import (
     PROC_INFO,
     PROC_KILL,
     PROC_LIST,
+    PROC_OUTPUT,
     PROC_RESUME,
     PROC_SET_PRIORITY,
     PROC_SPAWN,
@@ -33,9 +34,12 @@ from kernel.abi.process import (
     ExecResult,
     ExitReason,
     LimitsNarrowing,
+    OutputItem,
     ProcessInfo,
     ProcExecArgs,
     ProcListResult,
+    ProcOutputArgs,
+    ProcOutputResult,
     ProcPidArgs,
     ProcSetPriorityArgs,
     ProcSpawnArgs,
@@ -95,6 +99,7 @@ class ProcessCalls:
         table.bind(PROC_SUSPEND, self.suspend)
         table.bind(PROC_RESUME, self.resume)
         table.bind(PROC_SET_PRIORITY, self.set_priority)
+        table.bind(PROC_OUTPUT, self.output)
         table.bind(SIGNAL_SEND, self.signal)
 
     def act_as(self, caller: Caller, pid: int, call: str) -> Caller:
@@ -261,6 +266,29 @@ class ProcessCalls:
 
         return await self._supervisor.exec(
             process, args.command, stdin=args.stdin, time_limit=args.timeout, emit=emit
+        )
+
+    async def output(self, ctx: CallContext, args: ProcOutputArgs) -> ProcOutputResult:
+        """``proc.output``: its command's kept output after ``after``, then more if asked.
+
+        With ``follow`` it streams until the output ends (every process of its container
+        has exited) or the caller cancels.
+        """
+        process = self._owned(ctx, args.pid, live=False)
+        log = process.output
+        if log is None:
+            msg = f"process {process.pid} has no command, hence no output"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+        seen = args.after
+        while True:
+            for chunk in log.after(seen):
+                await ctx.emit(OutputItem(seq=chunk.seq, stream=chunk.stream, data=chunk.data))
+                seen = chunk.seq
+            if not args.follow or log.ended:
+                break
+            await log.wait_after(seen)
+        return ProcOutputResult(
+            last_seq=log.last_seq, evicted_bytes=log.evicted_bytes, ended=log.ended
         )
 
     async def suspend(self, ctx: CallContext, args: ProcPidArgs) -> ProcessInfo:

@@ -13,6 +13,7 @@ import trio
 
 from kernel.abi import ErrorCode, SyscallExhaustedError, SyscallNotFoundError
 from kernel.abi.process import ContainerInfo, ExitReason, ProcessInfo, ProcessState
+from kernel.proc._output import OutputLog
 from sandbox.capabilities import Grant
 from sandbox.errors import FailedPreconditionError
 
@@ -51,6 +52,7 @@ class Process:
         ended: set once it has exited.
         freezer: held while its container is frozen or thawed, so that a suspend and a
             resume (or an end) never interleave.
+        output: its command's recent output (None: it has no command).
     """
 
     pid: int
@@ -79,6 +81,7 @@ class Process:
     launching: trio.Event | None = None
     ended: trio.Event = field(default_factory=trio.Event)
     freezer: trio.Lock = field(default_factory=trio.Lock)
+    output: OutputLog | None = None
 
     def move(self, new: ProcessState) -> None:
         """Change state.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -66,7 +67,7 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``call``, ``ps`` and ``kill``."""
+    """Register ``call``, ``ps``, ``kill`` and ``logs``."""
     call = commands.add_parser(
         "call",
         help="make a syscall and print the reply as JSON",
@@ -104,6 +105,24 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     kill.add_argument("--json", action="store_true", help="print the final state as JSON")
     kill.set_defaults(handler=_kill_command)
 
+    logs = commands.add_parser(
+        "logs",
+        help="print a kernel process's output",
+        description="Print the recent output of a process's command (the kernel keeps the "
+        "last 64 KiB): its stdout to stdout, its stderr to stderr.",
+        epilog="example: agentos logs --follow 3",
+    )
+    _add_connection_options(logs)
+    logs.add_argument("pid", type=int, metavar="PID", help="kernel pid (see `agentos ps`)")
+    logs.add_argument(
+        "-f", "--follow", action="store_true",
+        help="then print what it writes next, until it ends (no --timeout)",
+    )  # fmt: skip
+    logs.add_argument(
+        "--json", action="store_true", help="one JSON object per chunk, then the summary"
+    )
+    logs.set_defaults(handler=_logs_command)
+
 
 def _socket_of(args: argparse.Namespace) -> Path:
     settings = build_settings(
@@ -115,14 +134,24 @@ def _socket_of(args: argparse.Namespace) -> Path:
     return settings.kernel_socket or locate_admin_socket(settings.data_dir)
 
 
-def _with_kernel(args: argparse.Namespace, work: Callable[[KernelClient], Awaitable[int]]) -> int:
-    """Connect, run ``work``, and turn kernel errors into messages and exit statuses."""
+def _with_kernel(
+    args: argparse.Namespace,
+    work: Callable[[KernelClient], Awaitable[int]],
+    *,
+    bounded: bool = True,
+) -> int:
+    """Connect, run ``work``, and turn kernel errors into messages and exit statuses.
+
+    ``--timeout`` bounds the connection, and the work too if ``bounded``.
+    """
     configure_logging(args.log_level)
     socket = _socket_of(args)
 
     async def main() -> int:
-        with trio.fail_after(args.timeout):
-            async with open_kernel_client(socket) as client:
+        with trio.fail_after(args.timeout) as deadline:
+            async with open_kernel_client(socket, connect_timeout=args.timeout) as client:
+                if not bounded:
+                    deadline.deadline = math.inf
                 return await work(client)
 
     try:
@@ -206,3 +235,26 @@ def _kill_command(args: argparse.Namespace) -> int:
     if args.pid < 1:
         fail("PID must be a positive kernel pid", EXIT_USAGE)
     return _with_kernel(args, work)
+
+
+def _logs_command(args: argparse.Namespace) -> int:
+    async def work(client: KernelClient) -> int:
+        request = {"pid": args.pid, "follow": args.follow}
+        async with client.stream(abi.process.PROC_OUTPUT.name, request) as chunks:
+            async for raw in chunks:
+                chunk = abi.process.OutputItem.model_validate(raw)
+                if args.json:
+                    line = {**chunk.to_wire(), "data": chunk.data.decode(errors="replace")}
+                    sys.stdout.write(dump_json(line, compact=True) + "\n")
+                    sys.stdout.flush()
+                    continue
+                out = sys.stdout if chunk.stream is abi.process.OutputStream.STDOUT else sys.stderr
+                out.buffer.write(chunk.data)
+                out.buffer.flush()
+            if args.json:
+                sys.stdout.write(dump_json(chunks.result, compact=True) + "\n")
+        return EXIT_OK
+
+    if args.pid < 1:
+        fail("PID must be a positive kernel pid", EXIT_USAGE)
+    return _with_kernel(args, work, bounded=not args.follow)

@@ -125,6 +125,53 @@ async def exec_in(kernel, pid, argv, **args):
     return result, bytes(out), bytes(err)
 
 
+async def read_output(kernel, pid, as_pid=None, **args):
+    async with kernel.stream("proc.output", {"pid": pid, **args}, as_pid=as_pid) as stream:
+        items = [(item["seq"], item["stream"], item["data"]) async for item in stream]
+    return items, stream.result
+
+
+async def test_a_commands_output_is_kept_and_can_be_followed_to_its_end(kernel):
+    script = "echo hello; echo oops >&2; sleep 30; echo later"
+    info = await spawn(kernel, command={"argv": ["sh", "-c", script]})
+    pid = info["pid"]
+    with trio.fail_after(10):
+        while len((await read_output(kernel, pid))[0]) < 2:
+            await trio.sleep(0.05)
+    items, result = await read_output(kernel, pid)
+    assert sorted((stream, data) for _, stream, data in items) == [
+        ("stderr", b"oops\n"), ("stdout", b"hello\n")
+    ]  # fmt: skip
+    assert (result["ended"], result["evicted_bytes"]) == (False, 0)
+    seen = result["last_seq"]
+    assert (await read_output(kernel, pid, after=seen))[0] == []
+    async with trio.open_nursery() as nursery:
+        followed = {}
+
+        async def follow():
+            followed["items"], followed["result"] = await read_output(
+                kernel, pid, after=seen, follow=True
+            )
+
+        nursery.start_soon(follow)
+        await trio.sleep(0.2)  # following, with nothing new yet
+        assert "items" not in followed
+        await kernel.call("signal.send", {"pid": pid, "signal": "SIGHUP"})  # ends the read
+    assert [data for _, _, data in followed["items"]] == []  # killed by SIGHUP: no "later"
+    assert followed["result"]["ended"] is True
+    final = await wait(kernel, pid)
+    assert final["term_signal"] == signal.SIGHUP
+    again, _ = await read_output(kernel, pid)  # still there once it has exited
+    assert sorted(data for _, _, data in again) == [b"hello\n", b"oops\n"]
+    bare = await spawn(kernel, "bare", capabilities=["system_info"])
+    with pytest.raises(SyscallError) as no_command:
+        await read_output(kernel, bare["pid"])
+    assert no_command.value.code == ErrorCode.EINVAL
+    with pytest.raises(SyscallError) as not_its_own:
+        await read_output(kernel, pid, as_pid=bare["pid"])
+    assert not_its_own.value.code == ErrorCode.EPERM
+
+
 async def test_exec_streams_both_outputs_takes_stdin_and_has_a_time_limit(kernel):
     info = await spawn(kernel, command=SLEEP)
     result, out, err = await exec_in(

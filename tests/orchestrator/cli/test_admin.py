@@ -82,6 +82,25 @@ async def test_ps_shows_a_process_container(env):
     await run_agentos("kill", str(spawned["pid"]), env=env)
 
 
+@pytest.mark.skipif(not is_root(), reason="containers need root")
+async def test_logs_prints_a_commands_output_and_follows_it(env):
+    script = "echo out; echo err >&2; sleep 1; echo more"
+    args = json.dumps({"name": "job", "command": {"argv": ["sh", "-c", script]}})
+    spawned = json.loads((await run_agentos("call", "proc.spawn", args, env=env)).stdout)
+    pid = str(spawned["pid"])
+    followed = await run_agentos("logs", "--follow", pid, env=env)
+    assert (followed.returncode, followed.stdout, followed.stderr) == (0, b"out\nmore\n", b"err\n")
+    as_json = await run_agentos("logs", "--json", pid, env=env)
+    lines = [json.loads(line) for line in as_json.stdout.splitlines()]
+    chunks = [(line["stream"], line["data"]) for line in lines[:-1]]
+    assert sorted(chunks[:2]) == [("stderr", "err\n"), ("stdout", "out\n")]  # two pipes
+    assert chunks[2:] == [("stdout", "more\n")]
+    assert [line["seq"] for line in lines[:-1]] == [1, 2, 3]
+    assert lines[-1] == {"last_seq": 3, "evicted_bytes": 0, "ended": True}
+    missing = await run_agentos("logs", "4242", env=env)
+    assert (missing.returncode, missing.stderr) == (1, b"agentos: ESRCH: no such process 4242\n")
+
+
 async def test_kill_errors(env):
     missing = await run_agentos("kill", "4242", env=env)
     assert missing.returncode == 1
@@ -93,7 +112,7 @@ async def test_kill_errors(env):
 async def test_help_describes_every_command(env):
     result = await run_agentos("--help", env=env)
     assert result.returncode == 0
-    for command in ("up", "kernel", "orchestrator", "call", "ps", "kill"):
+    for command in ("up", "kernel", "orchestrator", "call", "ps", "kill", "logs"):
         assert f"    {command}" in result.stdout.decode()
 
 
