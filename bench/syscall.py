@@ -43,6 +43,7 @@ import trio
 
 from kernel.abi import FrameDecoder, SyscallError, decode_payload, encode_frame
 from kernel.client import open_kernel_client
+from sandbox.runtime import unix_socket_answers
 
 WARMUP_SECONDS = 0.5
 READY_SECONDS = 30.0
@@ -139,16 +140,10 @@ def server_process(
 async def wait_ready(server: Server) -> None:
     """Return once the server accepts connections."""
     with trio.fail_after(READY_SECONDS):
-        while True:
+        while not unix_socket_answers(server.socket):
             if server.process.poll() is not None:
                 raise RuntimeError(server.status())
-            try:
-                stream = await trio.open_unix_socket(os.fspath(server.socket))
-            except OSError:
-                await trio.sleep(0.05)
-                continue
-            await stream.aclose()
-            return
+            await trio.sleep(0.05)
 
 
 # ------------------------------------------------------------------------ clients

@@ -30,6 +30,7 @@ from kernel.core import Kernel
 from kernel.service import KernelService
 from sandbox.errors import AlreadyExistsError, FailedPreconditionError
 from tests._support import RunningKernel, needs_root
+from tests.kernel.server._peers import raw_frame
 
 
 class Seconds(WireModel):
@@ -118,63 +119,6 @@ async def kernel(nursery, data_dir, calls):
     running = RunningKernel(nursery, settings, Kernel(extra_calls=calls.pairs()))
     await running.start()
     return running
-
-
-class RawPeer:
-    """A client that speaks bytes, to send what a well-behaved client never would."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.decoder = FrameDecoder()
-        self.frames = []
-
-    @classmethod
-    async def connect(cls, path):
-        return cls(await trio.open_unix_socket(os.fspath(path)))
-
-    async def send(self, message):
-        await self.stream.send_all(encode_frame(message))
-
-    async def send_raw(self, data):
-        await self.stream.send_all(data)
-
-    async def receive(self):
-        with trio.fail_after(5):
-            while not self.frames:
-                data = await self.stream.receive_some(65536)
-                if not data:
-                    raise EOFError
-                self.decoder.feed(data)
-                self.frames += [decode_payload(p) for p in self.decoder]
-        return self.frames.pop(0)
-
-    async def at_eof(self):
-        with trio.fail_after(5):
-            while True:
-                data = await self.stream.receive_some(65536)
-                if not data:
-                    return True
-                self.decoder.feed(data)
-                self.frames += [decode_payload(p) for p in self.decoder]
-
-
-@pytest.fixture
-async def connect(kernel):
-    """Open raw peers to the kernel; all are closed at the end of the test."""
-    opened = []
-
-    async def open_peer():
-        peer = await RawPeer.connect(kernel.socket)
-        opened.append(peer)
-        return peer
-
-    yield open_peer
-    for peer in opened:
-        await peer.stream.aclose()
-
-
-def raw_frame(payload):
-    return struct.pack(">I", len(payload)) + payload
 
 
 async def test_socket_is_0600_recorded_and_removed_on_stop(kernel, data_dir):

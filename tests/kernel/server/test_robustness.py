@@ -11,7 +11,6 @@ import os
 import random
 import resource
 import socket
-import struct
 
 import msgpack
 import pytest
@@ -23,7 +22,6 @@ from pydantic import Field
 from kernel.abi import (
     MAX_CONTAINER_ITEMS,
     CallSpec,
-    FrameDecoder,
     MalformedFrameError,
     MalformedRequestError,
     WireModel,
@@ -35,6 +33,7 @@ from kernel.client import open_kernel_client
 from kernel.config import KernelSettings
 from kernel.core import Kernel
 from tests._support import RunningKernel
+from tests.kernel.server._peers import RawPeer, raw_frame
 
 MAX_FRAME = 1024 * 1024
 TICKS = 1_000_000  # more items than any test lets a stream send
@@ -95,50 +94,6 @@ async def kernel(nursery, data_dir, probe):
     running = RunningKernel(nursery, settings, Kernel(extra_calls=[(TICK, probe.ticks)]))
     await running.start()
     return running
-
-
-class Peer:
-    """A raw connection: frames out, decoded maps in."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.decoder = FrameDecoder()
-        self.frames = []
-
-    async def send(self, data, *, chunk=None):
-        step = chunk or len(data) or 1
-        for start in range(0, len(data), step):
-            await self.stream.send_all(data[start : start + step])
-
-    async def receive(self, count=1, *, timeout=5):
-        with trio.fail_after(timeout):
-            while len(self.frames) < count:
-                data = await self.stream.receive_some(65536)
-                if not data:
-                    raise EOFError(f"EOF after {len(self.frames)} of {count} frames")
-                self.decoder.feed(data)
-                self.frames += [decode_payload(p) for p in self.decoder]
-        taken, self.frames = self.frames[:count], self.frames[count:]
-        return taken
-
-
-@pytest.fixture
-async def connect(kernel):
-    """Open raw peers to the kernel; all are closed at the end of the test."""
-    opened = []
-
-    async def open_peer():
-        peer = Peer(await trio.open_unix_socket(os.fspath(kernel.socket)))
-        opened.append(peer)
-        return peer
-
-    yield open_peer
-    for peer in opened:
-        await peer.stream.aclose()
-
-
-def raw_frame(payload):
-    return struct.pack(">I", len(payload)) + payload
 
 
 def request(request_id, call, args=None):
@@ -216,9 +171,9 @@ async def test_garbage_and_requests_mixed_on_one_connection_each_get_their_reply
     kernel, connect, chunk
 ):
     peer = await connect()
-    await peer.send(b"".join(frame for frame, _ in MIXED), chunk=chunk)
+    await peer.send_raw(b"".join(frame for frame, _ in MIXED), chunk=chunk)
     streamed = 3  # test.ticks sends three items before its result
-    replies = await peer.receive(len(MIXED) + streamed)
+    replies = await peer.receive_many(len(MIXED) + streamed)
 
     items = [r for r in replies if "item" in r]
     assert [(r["id"], r["item"]) for r in items] == [(17, {"i": i}) for i in range(3)]
@@ -246,11 +201,11 @@ async def test_random_payloads_in_wellformed_frames_each_get_one_error(kernel, c
     rng = random.Random(20240607)  # noqa: S311 - noise, seeded to be repeatable
     payloads = [rng.randbytes(rng.randrange(0, 64)) for _ in range(300)]
     peer = await connect()
-    await peer.send(b"".join(raw_frame(p) for p in payloads))
-    replies = await peer.receive(len(payloads))
+    await peer.send_raw(b"".join(raw_frame(p) for p in payloads))
+    replies = await peer.receive_many(len(payloads))
     assert {(r["id"], r["ok"], r["error"]["code"]) for r in replies} == {(None, False, "EINVAL")}
-    await peer.send(request(1, "sys.ping", {"data": "after the noise"}))
-    (reply,) = await peer.receive()
+    await peer.send_raw(request(1, "sys.ping", {"data": "after the noise"}))
+    reply = await peer.receive()
     assert (reply["id"], reply["result"]["data"]) == (1, "after the noise")
 
 
@@ -317,9 +272,9 @@ async def test_a_peer_leaving_mid_stream_cancels_the_call_and_the_kernel_serves_
         assert seen == list(range(10))
     else:
         peer = await connect()
-        await peer.send(request(1, "test.ticks", {"n": TICKS}))
+        await peer.send_raw(request(1, "test.ticks", {"n": TICKS}))
         if peer_kind == "raw, reading":
-            items = await peer.receive(10)
+            items = await peer.receive_many(10)
             assert [(m["id"], m["item"]["i"]) for m in items] == [(1, i) for i in range(10)]
         else:
             with trio.fail_after(5):
@@ -333,8 +288,8 @@ async def test_a_peer_leaving_mid_stream_cancels_the_call_and_the_kernel_serves_
     if peer_kind.endswith("idle stream"):
         assert probe.emitted == 10
 
-    await bystander.send(request(7, "sys.ping", {"data": "bystander"}))
-    (reply,) = await bystander.receive()
+    await bystander.send_raw(request(7, "sys.ping", {"data": "bystander"}))
+    reply = await bystander.receive()
     assert (reply["id"], reply["result"]["data"]) == (7, "bystander")
     async with open_kernel_client(kernel.socket) as client:  # streams still work
         async with client.stream("test.ticks", {"n": 5}) as items:
@@ -346,21 +301,21 @@ async def test_a_peer_leaving_mid_stream_cancels_the_call_and_the_kernel_serves_
 async def test_a_partial_frame_waits_for_its_peer_without_holding_up_others(kernel, connect):
     slow = await connect()
     frame = request(1, "sys.ping", {"data": "s" * 1000})
-    await slow.send(frame[:2])  # not even a whole header
-    await slow.send(frame[2:500])
+    await slow.send_raw(frame[:2])  # not even a whole header
+    await slow.send_raw(frame[2:500])
     other = await connect()
-    await other.send(request(1, "sys.ping", {"data": "other"}))
-    (reply,) = await other.receive()
+    await other.send_raw(request(1, "sys.ping", {"data": "other"}))
+    reply = await other.receive()
     assert reply["result"]["data"] == "other"
-    await slow.send(frame[500:])
-    (reply,) = await slow.receive()
+    await slow.send_raw(frame[500:])
+    reply = await slow.receive()
     assert (reply["id"], reply["result"]["data"]) == (1, "s" * 1000)
 
     gone = await connect()  # leaves in the middle of a frame
-    await gone.send(frame[:500])
+    await gone.send_raw(frame[:500])
     await gone.stream.aclose()
-    await other.send(request(2, "sys.ping", {"data": "and on"}))
-    (reply,) = await other.receive()
+    await other.send_raw(request(2, "sys.ping", {"data": "and on"}))
+    reply = await other.receive()
     assert (reply["id"], reply["result"]["data"]) == (2, "and on")
     await assert_serving(kernel)
 
@@ -430,9 +385,9 @@ async def test_a_thousand_connections_open_at_once_each_get_their_own_answer(
             if opened == CONNECTIONS:
                 all_open.set()
             await all_open.wait()
-            peer = Peer(stream)
-            await peer.send(request(i, "sys.ping", {"data": f"connection {i}"}))
-            (reply,) = await peer.receive(timeout=20)
+            peer = RawPeer(stream)
+            await peer.send_raw(request(i, "sys.ping", {"data": f"connection {i}"}))
+            reply = await peer.receive(timeout=20)
             answers[i] = (reply["id"], reply["ok"], reply["result"]["data"])
             answered += 1
             if answered == CONNECTIONS:
