@@ -350,10 +350,10 @@ async def test_reconcile_removes_what_a_crashed_owner_left(runtime, policy, stat
 async def test_reconcile_removes_every_orphan_it_can_and_names_the_rest(runtime, policy, state_dir):
     running = await create(runtime, policy, ["sleep", "60"])
     await running.start()
-    stuck = runtime.bundles / "sb-0000-stuck"  # sorts first
-    stuck.mkdir()
-    (stuck / "pinned").touch()
-    await trio.run_process(["chattr", "+i", str(stuck / "pinned")])  # even root cannot rm
+    pinned = runtime.bundles / "sb-0000-stuck" / "pinned"  # sorts first
+    pinned.mkdir(parents=True)
+    # A mount point cannot be removed (EBUSY), whatever the file system.
+    await trio.run_process(["mount", "--bind", str(pinned), str(pinned)])
     successor = successor_of(runtime, state_dir)
     try:
         with pytest.raises(RuntimeFailedError, match="sb-0000-stuck"):
@@ -361,7 +361,7 @@ async def test_reconcile_removes_every_orphan_it_can_and_names_the_rest(runtime,
         assert await successor.list_ids() == []  # the one after it went all the same
         assert not running.cgroup.exists()
     finally:
-        await trio.run_process(["chattr", "-i", str(stuck / "pinned")])
+        await trio.run_process(["umount", str(pinned)])
     assert await successor.reconcile() == ["sb-0000-stuck"]
 
 
