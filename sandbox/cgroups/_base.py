@@ -167,6 +167,31 @@ class Cgroup(abc.ABC):
                     self._set_frozen(frozen=False)  # never left frozen: SIGKILL waits for thaw
                 self._wait(lambda: not self.pids(), max(0.1, deadline - time.monotonic()), "empty")
 
+    def kill_tree(self, pid: int, *, rounds: int = 3) -> int:
+        """SIGKILL process ``pid`` of this cgroup and all its descendants here.
+
+        A cancelled exec's command must die with everything it started, whatever its
+        process group or session (runtimes differ) and whatever signals it ignores.
+        Several rounds catch children forked while the first was being killed.
+
+        Returns:
+            How many processes were signalled.
+        """
+        killed: set[int] = set()
+        for _ in range(rounds):
+            parents = {child: _parent_of(child) for child in self.pids()}
+            doomed = {pid} if pid in parents else set()
+            grew = True
+            while grew:
+                more = {child for child, parent in parents.items() if parent in doomed}
+                grew = not more <= doomed
+                doomed |= more
+            if not doomed - killed:
+                break
+            _kill_all(doomed - killed)
+            killed |= doomed
+        return len(killed)
+
     @contextlib.contextmanager
     def _gone_is_empty(self) -> Iterator[None]:
         """A cgroup removed meanwhile (by whoever saw its last process go) holds nothing."""
@@ -184,6 +209,15 @@ class Cgroup(abc.ABC):
                 msg = f"cgroup {self.name} did not {what} within {timeout:.1f} s"
                 raise CgroupError(msg)
             time.sleep(_POLL_SECONDS)
+
+
+def _parent_of(pid: int) -> int:
+    """``pid``'s parent, or 0 once it has gone."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat_line.rpartition(")")[2].split()[1])
 
 
 def _kill_all(pids: Iterable[int]) -> None:

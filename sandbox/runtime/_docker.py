@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import select
-import signal
 import socket
 import threading
 from collections.abc import Collection
@@ -512,18 +511,11 @@ class DockerContainer(Container):
         return ExitStatus(code=int(info["ExitCode"]))
 
     def _end_exec(self, exec_id: str) -> None:
-        """Kill a process started by exec (Docker has no call for it) if it still runs.
-
-        Its process group dies with it: the runtime makes each exec a session leader.
-        """
+        """Kill a process started by exec, and all it started (Docker has no call for it)."""
         info = self._runtime.client.api.exec_inspect(exec_id)
         pid = int(info.get("Pid") or 0)
         if info.get("Running") and pid > 0 and _in_cgroup(pid, self.cgroup):
-            with contextlib.suppress(ProcessLookupError):
-                if os.getpgid(pid) == pid:
-                    os.killpg(pid, signal.SIGKILL)
-                else:
-                    os.kill(pid, signal.SIGKILL)
+            self.cgroup.kill_tree(pid)
 
     async def delete(self) -> None:
         if self.state is ContainerState.DELETED:

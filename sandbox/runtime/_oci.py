@@ -198,7 +198,9 @@ class OciContainer(Container):
         spec["args"] = list(process.argv)
         spec["env"] = [*spec["env"], *(f"{k}={v}" for k, v in process.env.items())]
         spec["cwd"] = process.cwd or spec["cwd"]
-        code = await self._runtime.cli.exec(self.id, spec, stdio, workdir=self.bundle)
+        code = await self._runtime.cli.exec(
+            self.id, spec, stdio, workdir=self.bundle, kill_tree=self._cgroup.kill_tree
+        )
         return ExitStatus(code=code)
 
     async def delete(self) -> None:

@@ -6,12 +6,11 @@ file (``--log``), never to the container's stderr, which it hands to the contain
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,13 +134,14 @@ class OciCli:
         stdio: Stdio,
         *,
         workdir: Path,
+        kill_tree: Callable[[int], object],
     ) -> int:
         """Run one more process in the container; wait for it; return its status code.
 
         No deadline of its own: the caller bounds it (the process may run a long time).
-        Cancelled, the process and its process group are killed at once (the runtime
-        would only forward a SIGTERM, which the command may ignore), and then the runtime,
-        which exits when its process does.
+        Cancelled, the process and what it started are killed at once with
+        ``kill_tree(pid)`` (the runtime would only forward a SIGTERM, which the command
+        may ignore), and then the runtime, which exits when its process does.
         """
         token = os.urandom(4).hex()
         process_file = workdir / f"exec-{token}.json"
@@ -157,9 +157,8 @@ class OciCli:
                 while runtime.returncode is None:
                     if pid := _read_pid(pid_file):
                         # The runtime has not reaped it (it would have exited), so the
-                        # pid is still its process's, the leader of its own session.
-                        with contextlib.suppress(ProcessLookupError, PermissionError):
-                            os.killpg(pid, signal.SIGKILL)
+                        # pid is still its process's.
+                        await trio.to_thread.run_sync(kill_tree, pid)
                         break
                     await trio.sleep(0.01)
             with trio.move_on_after(_EXEC_END_SECONDS):

@@ -170,6 +170,32 @@ def test_kill_takes_every_process_including_children(cgroup, waiting):
     assert parent.wait(timeout=5) == -9
 
 
+def test_kill_tree_takes_a_process_and_its_descendants_only(cgroup, waiting):
+    tree = waiting(
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()  # its own session: no process group reaches it\n"
+        "    if os.fork() == 0: time.sleep(60)\n"
+        "    time.sleep(60)\n"
+        "time.sleep(60)\n"
+    )
+    bystander = waiting("import time; time.sleep(60)")
+    for process in (tree, bystander):
+        cgroup.add(process.pid)
+        go(process)
+    deadline = time.monotonic() + 10
+    while len(cgroup.pids()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(cgroup.pids()) == 4
+    assert cgroup.kill_tree(tree.pid) == 3
+    assert tree.wait(timeout=5) == -9
+    deadline = time.monotonic() + 5
+    while cgroup.pids() != [bystander.pid] and time.monotonic() < deadline:
+        time.sleep(0.02)  # the grandchildren, orphaned, are reaped by init
+    assert cgroup.pids() == [bystander.pid]
+    assert cgroup.kill_tree(12345678) == 0  # not in the cgroup: nothing
+
+
 def test_delete_and_parent_cleanup_leave_nothing(manager):
     name = f"{PARENT}/{uuid.uuid4().hex[:12]}"
     cgroup = manager.cgroup(name)
