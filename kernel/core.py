@@ -9,15 +9,20 @@ from typing import Any
 from kernel.abi import CATALOG, CallSpec, Catalog, WireModel
 from kernel.calls import CallContext, CallTable
 from kernel.calls.environ import EnvironCalls
+from kernel.calls.files import FileCalls
 from kernel.calls.process import ProcessCalls
 from kernel.calls.system import SystemCalls
 from kernel.events import EventBus
 from kernel.metrics import KernelMetrics
 from kernel.proc import ProcessTable
 from kernel.supervisor import Supervisor
+from kernel.vfs import MemFS, MountTable, VPath
 from sandbox import installed_version
 
-__all__ = ["Kernel"]
+__all__ = ["MEMORY_MOUNT_BYTES", "Kernel"]
+
+MEMORY_MOUNT_BYTES = 64 << 20
+"""Capacity of the kernel's memory mounts, /tmp and /cache."""
 
 ExtraCall = tuple[CallSpec[Any, Any], Callable[[CallContext, Any], Awaitable[WireModel]]]
 
@@ -56,6 +61,10 @@ class Kernel:
         self.process_calls = ProcessCalls(self.processes, self.supervisor)
         self.process_calls.bind(self.calls)
         EnvironCalls(self.processes).bind(self.calls)
+        self.mounts = MountTable()
+        for point in ("/tmp", "/cache"):  # noqa: S108 - the kernel's namespace
+            self.mounts.mount(VPath(point), MemFS(capacity=MEMORY_MOUNT_BYTES))
+        FileCalls(self.mounts, self.processes).bind(self.calls)
         for spec, handler in extra:
             self.calls.bind(spec, handler)
         if missing := self.calls.unbound():

@@ -17,11 +17,12 @@ from kernel.client import DataLayout, KernelRecord, read_kernel_record, write_ke
 from kernel.config import KernelSettings
 from kernel.core import Kernel
 from kernel.server import bind_admin_socket, serve_admin_socket
+from kernel.vfs import LocalFS, VPath
 from sandbox import installed_version
 from sandbox.errors import AgentOSError
 from sandbox.runtime import Runtime, open_runtime
 
-__all__ = ["KernelHandle", "KernelService", "prepare_data_dir"]
+__all__ = ["STORAGE", "KernelHandle", "KernelService", "prepare_data_dir"]
 
 logger = logging.getLogger("agentos.kernel")
 
@@ -105,6 +106,10 @@ async def _open_runtime(settings: KernelSettings) -> tuple[Runtime | None, str]:
     return runtime, ""
 
 
+STORAGE = VPath("/storage")
+"""Where the data directory's storage/ is mounted in the kernel's namespace."""
+
+
 class KernelService:
     """Runs the kernel on its admin socket until cancelled.
 
@@ -146,6 +151,9 @@ class KernelService:
         version = installed_version()
         kernel = self._kernel
         runtime: Runtime | None = None
+        _make_dir(layout.storage_dir, 0o700)  # the kernel's alone; apps get theirs mounted
+        storage = LocalFS(layout.storage_dir)
+        kernel.mounts.mount(STORAGE, storage)
         try:
             with _owned_socket(path):
                 runtime, unavailable = await _open_runtime(settings)
@@ -175,6 +183,8 @@ class KernelService:
                         )
                         task_status.started(KernelHandle(socket=path, kernel=kernel))
         finally:
+            kernel.mounts.unmount(STORAGE)
+            storage.close()
             with trio.move_on_after(_GRACE_SECONDS, shield=True):
                 await listener.aclose()
                 if runtime is not None:

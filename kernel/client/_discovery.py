@@ -70,6 +70,11 @@ class DataLayout:
         return self.root / "kernel"
 
     @property
+    def storage_dir(self) -> Path:
+        """The files of the kernel's /storage mount (apps' own under apps/<app>)."""
+        return self.root / "storage"
+
+    @property
     def orchestrator_dir(self) -> Path:
         """The orchestrator's private state."""
         return self.root / "orchestrator"

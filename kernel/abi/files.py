@@ -1,0 +1,278 @@
+"""``fs.*``: files and directories of the kernel's namespace, and its mounts.
+
+Paths are absolute or relative to the caller's working directory; ``..`` is refused.
+The file capabilities a call needs are checked for the path it names: a grant scoped to
+``/storage/apps/notes`` reads nothing outside it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TypeVar
+
+from pydantic import Field
+
+from kernel.abi._catalog import CallSpec, WireEnum, WireModel
+from kernel.abi.system import NoArgs
+from sandbox.capabilities import Capability
+
+__all__ = [
+    "FS_COPY",
+    "FS_CREATE",
+    "FS_CWD_GET",
+    "FS_CWD_SET",
+    "FS_DELETE",
+    "FS_EXISTS",
+    "FS_LIST",
+    "FS_MKDIR",
+    "FS_MOUNT",
+    "FS_MOUNTS",
+    "FS_MOVE",
+    "FS_READ",
+    "FS_RMDIR",
+    "FS_STAT",
+    "FS_TRUNCATE",
+    "FS_UNMOUNT",
+    "FS_WRITE",
+    "MAX_IO_BYTES",
+    "EntryKind",
+    "FsCopyArgs",
+    "FsCreateArgs",
+    "FsCwdResult",
+    "FsEntry",
+    "FsExistsResult",
+    "FsListResult",
+    "FsMkdirArgs",
+    "FsMountArgs",
+    "FsMountInfo",
+    "FsMountsResult",
+    "FsPathArgs",
+    "FsReadArgs",
+    "FsReadResult",
+    "FsRmdirArgs",
+    "FsStatResult",
+    "FsTruncateArgs",
+    "FsWriteArgs",
+    "FsWriteResult",
+]
+
+MAX_IO_BYTES = 8 << 20
+"""The most one fs.read returns or one fs.write takes (larger files: offsets)."""
+
+_PATH = Field(min_length=1, max_length=4096, description="absolute, or from the working dir")
+
+
+class EntryKind(enum.StrEnum):
+    """What a name is."""
+
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    OTHER = "other"
+
+
+class FsPathArgs(WireModel):
+    """A call on one path."""
+
+    path: str = _PATH
+
+
+class FsReadArgs(WireModel):
+    """Arguments of ``fs.read``."""
+
+    path: str = _PATH
+    offset: int = Field(default=0, ge=0)
+    size: int | None = Field(
+        default=None, ge=0, le=MAX_IO_BYTES, description=f"bytes; all (up to {MAX_IO_BYTES})"
+    )
+
+
+class FsReadResult(WireModel):
+    """Result of ``fs.read``."""
+
+    data: bytes
+    size: int = Field(description="the file's whole size")
+    eof: bool = Field(description="the data reaches the end of the file")
+
+
+class FsWriteArgs(WireModel):
+    """Arguments of ``fs.write``."""
+
+    path: str = _PATH
+    data: bytes = Field(max_length=MAX_IO_BYTES)
+    append: bool = Field(default=False, description="add at the end instead of replacing")
+    offset: int | None = Field(
+        default=None, ge=0, description="write at this offset of an existing file instead"
+    )
+
+
+class FsCreateArgs(WireModel):
+    """Arguments of ``fs.create``."""
+
+    path: str = _PATH
+    data: bytes = Field(default=b"", max_length=MAX_IO_BYTES)
+
+
+class FsWriteResult(WireModel):
+    """The file's size after a write."""
+
+    size: int
+
+
+class FsEntry(WireModel):
+    """One name in a directory."""
+
+    name: str
+    kind: WireEnum[EntryKind]
+    size: int
+
+
+class FsListResult(WireModel):
+    """Result of ``fs.list``."""
+
+    path: str
+    entries: list[FsEntry]
+
+
+class FsExistsResult(WireModel):
+    """Result of ``fs.exists``."""
+
+    exists: bool
+
+
+class FsStatResult(WireModel):
+    """Result of ``fs.stat``."""
+
+    path: str
+    kind: WireEnum[EntryKind]
+    size: int
+    modified: float = Field(description="Unix seconds")
+    mode: int
+    mount: str = Field(description="the mount point serving it")
+
+
+class FsMoveArgs(WireModel):
+    """Arguments of ``fs.move`` and ``fs.copy``."""
+
+    source: str = _PATH
+    target: str = _PATH
+
+
+FsCopyArgs = FsMoveArgs
+
+
+class FsMkdirArgs(WireModel):
+    """Arguments of ``fs.mkdir``."""
+
+    path: str = _PATH
+    parents: bool = Field(default=False, description="make missing parents too")
+
+
+class FsRmdirArgs(WireModel):
+    """Arguments of ``fs.rmdir``."""
+
+    path: str = _PATH
+    recursive: bool = Field(default=False, description="with everything in it")
+
+
+class FsTruncateArgs(WireModel):
+    """Arguments of ``fs.truncate``."""
+
+    path: str = _PATH
+    size: int = Field(ge=0, le=1 << 40)
+
+
+class FsCwdResult(WireModel):
+    """A working directory."""
+
+    cwd: str
+
+
+class FsMountArgs(WireModel):
+    """Arguments of ``fs.mount``: a memory file system (host directories are the kernel's)."""
+
+    point: str = _PATH
+    capacity: int = Field(ge=1, le=1 << 40, description="bytes of content it may hold")
+    read_only: bool = False
+
+
+class FsMountInfo(WireModel):
+    """One mount."""
+
+    point: str
+    kind: str = Field(description="local (a host directory) or memory")
+    read_only: bool
+    used_bytes: int
+    capacity_bytes: int | None
+
+
+class FsMountsResult(WireModel):
+    """Result of ``fs.mounts``."""
+
+    mounts: list[FsMountInfo]
+
+
+ArgsT = TypeVar("ArgsT", bound=WireModel)
+ResultT = TypeVar("ResultT", bound=WireModel)
+
+
+def _spec(
+    name: str, summary: str, args: type[ArgsT], result: type[ResultT], cap: Capability
+) -> CallSpec[ArgsT, ResultT]:
+    return CallSpec(name=name, summary=summary, args=args, result=result, capability=cap)
+
+
+FS_READ = _spec("fs.read", "Read a file (or part).", FsReadArgs, FsReadResult, Capability.READ_FILE)
+FS_WRITE = _spec(
+    "fs.write", "Write a file: replace, append, or at an offset.", FsWriteArgs, FsWriteResult,
+    Capability.WRITE_FILE,
+)  # fmt: skip
+FS_CREATE = _spec(
+    "fs.create", "Make a new file (EEXIST if there is one).", FsCreateArgs, FsWriteResult,
+    Capability.WRITE_FILE,
+)  # fmt: skip
+FS_DELETE = _spec("fs.delete", "Remove a file.", FsPathArgs, NoArgs, Capability.DELETE_FILE)
+FS_LIST = _spec(
+    "fs.list", "The names in a directory.", FsPathArgs, FsListResult, Capability.LIST_DIRECTORY
+)
+FS_EXISTS = _spec(
+    "fs.exists", "Whether a name exists.", FsPathArgs, FsExistsResult, Capability.READ_FILE
+)
+FS_STAT = _spec("fs.stat", "Describe a name.", FsPathArgs, FsStatResult, Capability.READ_FILE)
+FS_MOVE = _spec(
+    "fs.move", "Rename a file or directory (the target must not exist).", FsMoveArgs, NoArgs,
+    Capability.WRITE_FILE,
+)  # fmt: skip
+FS_COPY = _spec(
+    "fs.copy", "Copy a file (the target must not exist); needs read_file on the source too.",
+    FsMoveArgs, FsWriteResult, Capability.WRITE_FILE,
+)  # fmt: skip
+FS_MKDIR = _spec("fs.mkdir", "Make a directory.", FsMkdirArgs, NoArgs, Capability.CREATE_FILE)
+FS_RMDIR = _spec("fs.rmdir", "Remove a directory.", FsRmdirArgs, NoArgs, Capability.DELETE_FILE)
+FS_TRUNCATE = _spec(
+    "fs.truncate", "Cut or extend a file.", FsTruncateArgs, FsWriteResult, Capability.WRITE_FILE
+)
+FS_CWD_GET = _spec(
+    "fs.cwd_get", "The caller's working directory.", NoArgs, FsCwdResult, Capability.SYSTEM_INFO
+)
+FS_CWD_SET = _spec(
+    "fs.cwd_set", "Change the caller's working directory (an existing directory).", FsPathArgs,
+    FsCwdResult, Capability.SYSTEM_INFO,
+)  # fmt: skip
+FS_MOUNTS = _spec(
+    "fs.mounts", "The mount table, with use and capacity.", NoArgs, FsMountsResult,
+    Capability.SYSTEM_INFO,
+)  # fmt: skip
+FS_MOUNT = _spec(
+    "fs.mount", "Mount a memory file system (the kernel's administrators only).", FsMountArgs,
+    FsMountInfo, Capability.SYSTEM_INFO,
+)  # fmt: skip
+FS_UNMOUNT = _spec(
+    "fs.unmount", "Unmount a memory file system (administrators only).", FsPathArgs, NoArgs,
+    Capability.SYSTEM_INFO,
+)  # fmt: skip
+
+SPECS = (
+    FS_READ, FS_WRITE, FS_CREATE, FS_DELETE, FS_LIST, FS_EXISTS, FS_STAT, FS_MOVE, FS_COPY,
+    FS_MKDIR, FS_RMDIR, FS_TRUNCATE, FS_CWD_GET, FS_CWD_SET, FS_MOUNTS, FS_MOUNT, FS_UNMOUNT,
+)  # fmt: skip
