@@ -135,7 +135,7 @@ SYS_CWD_GET = CallSpec(
 )
 SYS_CWD_SET = CallSpec(
     name="sys.cwd_set",
-    summary="Change the calling process's working directory (normalised, absolute).",
+    summary="Change the calling process's working directory to an existing directory.",
     args=CwdSetArgs,
     result=CwdResult,
     capability=Capability.SYSTEM_INFO,

@@ -13,6 +13,7 @@ from typing import TypeVar
 from pydantic import Field
 
 from kernel.abi._catalog import CallSpec, WireEnum, WireModel
+from kernel.abi.environ import CwdResult, CwdSetArgs
 from kernel.abi.system import NoArgs
 from sandbox.capabilities import Capability
 
@@ -38,7 +39,6 @@ __all__ = [
     "EntryKind",
     "FsCopyArgs",
     "FsCreateArgs",
-    "FsCwdResult",
     "FsEntry",
     "FsExistsResult",
     "FsListResult",
@@ -182,12 +182,6 @@ class FsTruncateArgs(WireModel):
     size: int = Field(ge=0, le=1 << 40)
 
 
-class FsCwdResult(WireModel):
-    """A working directory."""
-
-    cwd: str
-
-
 class FsMountArgs(WireModel):
     """Arguments of ``fs.mount``: a memory file system (host directories are the kernel's)."""
 
@@ -253,11 +247,15 @@ FS_TRUNCATE = _spec(
     "fs.truncate", "Cut or extend a file.", FsTruncateArgs, FsWriteResult, Capability.WRITE_FILE
 )
 FS_CWD_GET = _spec(
-    "fs.cwd_get", "The caller's working directory.", NoArgs, FsCwdResult, Capability.SYSTEM_INFO
+    "fs.cwd_get",
+    "The caller's working directory (as sys.cwd_get).",
+    NoArgs,
+    CwdResult,
+    Capability.SYSTEM_INFO,
 )
 FS_CWD_SET = _spec(
-    "fs.cwd_set", "Change the caller's working directory (an existing directory).", FsPathArgs,
-    FsCwdResult, Capability.SYSTEM_INFO,
+    "fs.cwd_set", "Change the caller's working directory to an existing one (as sys.cwd_set).",
+    CwdSetArgs, CwdResult, Capability.SYSTEM_INFO,
 )  # fmt: skip
 FS_MOUNTS = _spec(
     "fs.mounts", "The mount table, with use and capacity.", NoArgs, FsMountsResult,

@@ -1,9 +1,8 @@
-"""Handlers of ``sys.env_*``, ``sys.cwd_*`` and ``time.*``."""
+"""Handlers of ``sys.env_*`` and ``time.*`` (``sys.cwd_*`` are the file calls' own)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import posixpath
 import time
 
 import trio
@@ -11,15 +10,11 @@ import trio
 from kernel.abi import SyscallExhaustedError, SyscallInvalidArgumentError
 from kernel.abi.environ import (
     MAX_ENV_VARS,
-    SYS_CWD_GET,
-    SYS_CWD_SET,
     SYS_ENV_GET,
     SYS_ENV_SET,
     TIME_NOW,
     TIME_SLEEP,
     TIME_UPTIME,
-    CwdResult,
-    CwdSetArgs,
     EnvGetArgs,
     EnvResult,
     EnvSetArgs,
@@ -32,17 +27,11 @@ from kernel.abi.system import NoArgs
 from kernel.calls._table import CallContext, CallTable
 from kernel.proc import KERNEL_PID, Process, ProcessTable
 
-__all__ = ["EnvironCalls", "resolve_path"]
-
-
-def resolve_path(cwd: str, path: str) -> str:
-    """``path`` made absolute from ``cwd`` and normalised (``..`` stops at ``/``)."""
-    joined = posixpath.normpath(posixpath.join(cwd, path))
-    return "/" + joined.lstrip("/")
+__all__ = ["EnvironCalls"]
 
 
 class EnvironCalls:
-    """Each process's own environment and working directory, and the kernel's clock."""
+    """Each process's own environment, and the kernel's clock (working directories: files)."""
 
     def __init__(self, processes: ProcessTable) -> None:
         self._processes = processes
@@ -52,8 +41,6 @@ class EnvironCalls:
         """Implement the calls in ``table``."""
         table.bind(SYS_ENV_GET, self.env_get)
         table.bind(SYS_ENV_SET, self.env_set)
-        table.bind(SYS_CWD_GET, self.cwd_get)
-        table.bind(SYS_CWD_SET, self.cwd_set)
         table.bind(TIME_NOW, self.now)
         table.bind(TIME_SLEEP, self.sleep)
         table.bind(TIME_UPTIME, self.uptime)
@@ -87,16 +74,6 @@ class EnvironCalls:
                 raise SyscallExhaustedError(msg, call=ctx.spec.name)
             env[args.name] = args.value
         return EnvResult(env=dict(env))
-
-    async def cwd_get(self, ctx: CallContext, _args: NoArgs) -> CwdResult:
-        """``sys.cwd_get``."""
-        return CwdResult(cwd=self._process(ctx).cwd)
-
-    async def cwd_set(self, ctx: CallContext, args: CwdSetArgs) -> CwdResult:
-        """``sys.cwd_set``: relative paths go from the current one."""
-        process = self._process(ctx)
-        process.cwd = resolve_path(process.cwd, args.path)
-        return CwdResult(cwd=process.cwd)
 
     async def now(self, _ctx: CallContext, _args: NoArgs) -> TimeNowResult:
         """``time.now``."""

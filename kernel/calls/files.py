@@ -12,6 +12,7 @@ from kernel.abi import (
     SyscallInvalidArgumentError,
     SyscallPermissionError,
 )
+from kernel.abi.environ import SYS_CWD_GET, SYS_CWD_SET, CwdResult, CwdSetArgs
 from kernel.abi.files import (
     FS_COPY,
     FS_CREATE,
@@ -33,7 +34,6 @@ from kernel.abi.files import (
     MAX_IO_BYTES,
     EntryKind,
     FsCreateArgs,
-    FsCwdResult,
     FsEntry,
     FsExistsResult,
     FsListResult,
@@ -55,7 +55,7 @@ from kernel.abi.system import NoArgs
 from kernel.calls._table import CallContext, CallTable
 from kernel.proc import KERNEL_PID, ProcessTable
 from kernel.vfs import ROOT, Backend, MemFS, Mount, MountTable, Parts, VPath, WriteMode, vpath
-from sandbox.capabilities import Capability
+from sandbox.capabilities import FILE_CAPABILITIES, Capability
 
 __all__ = ["FileCalls"]
 
@@ -85,6 +85,8 @@ class FileCalls:
         table.bind(FS_TRUNCATE, self.truncate)
         table.bind(FS_CWD_GET, self.cwd_get)
         table.bind(FS_CWD_SET, self.cwd_set)
+        table.bind(SYS_CWD_GET, self.cwd_get)
+        table.bind(SYS_CWD_SET, self.cwd_set)
         table.bind(FS_MOUNTS, self.list_mounts)
         table.bind(FS_MOUNT, self.mount)
         table.bind(FS_UNMOUNT, self.unmount)
@@ -268,22 +270,33 @@ class FileCalls:
 
     # ---------------------------------------------------------------- cwd, mounts
 
-    async def cwd_get(self, ctx: CallContext, _args: NoArgs) -> FsCwdResult:
-        """``fs.cwd_get``."""
-        return FsCwdResult(cwd=str(self._cwd(ctx)))
+    async def cwd_get(self, ctx: CallContext, _args: NoArgs) -> CwdResult:
+        """``fs.cwd_get`` (and ``sys.cwd_get``)."""
+        return CwdResult(cwd=str(self._cwd(ctx)))
 
-    async def cwd_set(self, ctx: CallContext, args: FsPathArgs) -> FsCwdResult:
-        """``fs.cwd_set``: to an existing directory."""
+    async def cwd_set(self, ctx: CallContext, args: CwdSetArgs) -> CwdResult:
+        """``fs.cwd_set`` (and ``sys.cwd_set``): to an existing directory.
+
+        The caller must hold some file capability there (one a working directory is
+        for): otherwise the call would tell it which directories exist anywhere.
+        """
         if ctx.caller.pid == KERNEL_PID:
             msg = "the kernel has no working directory: name a process with as_pid"
             raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
         path = vpath(args.path, self._cwd(ctx))
-        info = await self.stat(ctx, FsPathArgs(path=str(path)))
-        if info.kind != EntryKind.DIRECTORY:
+        if not any(ctx.caller.may(capability, path) for capability in FILE_CAPABILITIES):
+            msg = f"no file capability reaches {path}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        if self.mounts.is_above_mounts(path) and not self._mounted_at(path):
+            kind = EntryKind.DIRECTORY
+        else:
+            mount, parts = self._route(path)
+            kind = EntryKind((await mount.backend.stat(parts)).kind)
+        if kind != EntryKind.DIRECTORY:
             msg = f"{path} is not a directory"
             raise SyscallInvalidArgumentError(msg, code=ErrorCode.ENOTDIR, call=ctx.spec.name)
         self._processes.get(ctx.caller.pid).cwd = str(path)
-        return FsCwdResult(cwd=str(path))
+        return CwdResult(cwd=str(path))
 
     async def list_mounts(self, _ctx: CallContext, _args: NoArgs) -> FsMountsResult:
         """``fs.mounts``."""

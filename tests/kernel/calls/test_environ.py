@@ -67,17 +67,27 @@ async def test_environment_names_values_and_size_are_bounded(kernel):
     await kernel.call("sys.env_set", {"name": "V0", "value": "y"}, as_pid=a)  # replacing is fine
 
 
-async def test_the_working_directory_is_per_process_and_normalised(kernel):
-    a = await process(kernel, "a")
+async def test_the_working_directory_is_per_process_and_an_existing_directory(kernel):
+    a = await process(kernel, "a", ["system_info", "spawn_process", "list_directory:/tmp"])
     assert (await kernel.call("sys.cwd_get", as_pid=a))["cwd"] == "/"
-    moves = [("apps/notes", "/apps/notes"), ("../tmp/./x/", "/apps/tmp/x"), ("../../../..", "/")]
+    await kernel.call("fs.mkdir", {"path": "/tmp/x/y", "parents": True})
+    await kernel.call("fs.write", {"path": "/tmp/x/file", "data": b""})
+    moves = [("tmp", "/tmp"), ("./x/", "/tmp/x"), ("y", "/tmp/x/y"), ("/tmp/x", "/tmp/x")]
     for path, expected in moves:
         assert (await kernel.call("sys.cwd_set", {"path": path}, as_pid=a))["cwd"] == expected
-    await kernel.call("sys.cwd_set", {"path": "/storage"}, as_pid=a)
+    refused = [
+        ("..", ErrorCode.EINVAL),
+        ("/tmp/x/file", ErrorCode.ENOTDIR),
+        ("/tmp/nowhere", ErrorCode.ENOENT),
+        ("/storage", ErrorCode.EPERM),  # no file capability there: not even its existence
+    ]
+    for path, code in refused:
+        assert await code_of(kernel.call("sys.cwd_set", {"path": path}, as_pid=a)) == code
+    assert (await kernel.call("fs.cwd_get", as_pid=a))["cwd"] == "/tmp/x"  # one and the same
     child = (
         await kernel.call("proc.spawn", {"name": "kid", "capabilities": ["system_info"]}, as_pid=a)
     )["pid"]
-    assert (await kernel.call("sys.cwd_get", as_pid=child))["cwd"] == "/storage"
+    assert (await kernel.call("sys.cwd_get", as_pid=child))["cwd"] == "/tmp/x"
     other = await process(kernel, "b")
     assert (await kernel.call("sys.cwd_get", as_pid=other))["cwd"] == "/"
 
