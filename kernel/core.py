@@ -10,9 +10,11 @@ from kernel.abi import CATALOG, CallSpec, Catalog, WireModel
 from kernel.calls import CallContext, CallTable
 from kernel.calls.environ import EnvironCalls
 from kernel.calls.files import FileCalls
+from kernel.calls.ipc import PipeCalls
 from kernel.calls.process import ProcessCalls
 from kernel.calls.system import SystemCalls
 from kernel.events import EventBus
+from kernel.ipc import PipeTable
 from kernel.metrics import KernelMetrics
 from kernel.proc import ProcessTable
 from kernel.supervisor import Supervisor
@@ -65,6 +67,8 @@ class Kernel:
         for point in ("/tmp", "/cache"):  # noqa: S108 - the kernel's namespace
             self.mounts.mount(VPath(point), MemFS(capacity=MEMORY_MOUNT_BYTES))
         FileCalls(self.mounts, self.processes).bind(self.calls)
+        self.pipes = PipeTable()
+        PipeCalls(self.pipes, self.processes).bind(self.calls)
         for spec, handler in extra:
             self.calls.bind(spec, handler)
         if missing := self.calls.unbound():

@@ -6,6 +6,7 @@ Shared by the kernel (server side) and ``kernel.client``. See DESIGN 3.2.
 from kernel.abi import environ as environ
 from kernel.abi import events as events
 from kernel.abi import files as files
+from kernel.abi import ipc as ipc
 from kernel.abi import process as process
 from kernel.abi import system as system
 from kernel.abi._catalog import CallSpec as CallSpec
@@ -41,7 +42,9 @@ from kernel.abi._messages import ok_reply as ok_reply
 from kernel.abi._messages import parse_reply as parse_reply
 from kernel.abi._messages import parse_request as parse_request
 
-CATALOG = Catalog.of(system.SPECS, environ.SPECS, process.SPECS, events.SPECS, files.SPECS)
+CATALOG = Catalog.of(
+    system.SPECS, environ.SPECS, process.SPECS, events.SPECS, files.SPECS, ipc.SPECS
+)
 """Every syscall the kernel offers."""
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from sandbox.runtime import Container
 
 __all__ = ["KERNEL_PID", "IllegalTransitionError", "Process", "ProcessTable"]
+
+logger = logging.getLogger("agentos.kernel.proc")
 
 KERNEL_PID = 0
 """The kernel's own pid: the parent of processes the admin socket creates."""
@@ -146,6 +149,11 @@ class ProcessTable:
         self._max = max_processes
         self._keep_exited = keep_exited
         self._clock = clock
+        self._on_exit: list[Callable[[int], object]] = []
+
+    def on_exit(self, release: Callable[[int], object]) -> None:
+        """Call ``release(pid)`` when a process exits: what it held goes with it."""
+        self._on_exit.append(release)
 
     def __len__(self) -> int:
         return len(self._processes)
@@ -276,4 +284,9 @@ class ProcessTable:
         self._exited[process.pid] = process
         while len(self._exited) > self._keep_exited:
             self._exited.popitem(last=False)
+        for release in self._on_exit:
+            try:
+                release(process.pid)
+            except Exception:  # one holder's bug must not keep the others' resources
+                logger.exception("releasing what pid %d held failed", process.pid)
         process.ended.set()
