@@ -10,11 +10,11 @@ from kernel.abi import CATALOG, CallSpec, Catalog, WireModel
 from kernel.calls import CallContext, CallTable
 from kernel.calls.environ import EnvironCalls
 from kernel.calls.files import FileCalls
-from kernel.calls.ipc import PipeCalls
+from kernel.calls.ipc import PipeCalls, QueueCalls
 from kernel.calls.process import ProcessCalls
 from kernel.calls.system import SystemCalls
 from kernel.events import EventBus
-from kernel.ipc import PipeTable
+from kernel.ipc import PipeTable, QueueTable
 from kernel.metrics import KernelMetrics
 from kernel.proc import ProcessTable
 from kernel.supervisor import Supervisor
@@ -69,6 +69,8 @@ class Kernel:
         FileCalls(self.mounts, self.processes).bind(self.calls)
         self.pipes = PipeTable()
         PipeCalls(self.pipes, self.processes).bind(self.calls)
+        self.queues = QueueTable()
+        QueueCalls(self.queues, self.processes).bind(self.calls)
         for spec, handler in extra:
             self.calls.bind(spec, handler)
         if missing := self.calls.unbound():

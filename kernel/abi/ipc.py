@@ -1,23 +1,37 @@
-"""``pipe.*``: byte streams between kernel processes."""
+"""``pipe.*`` and ``queue.*``: byte streams and message queues between kernel processes."""
 
 from __future__ import annotations
 
+import enum
+from typing import TypeVar
+
 from pydantic import Field
 
-from kernel.abi._catalog import CallSpec, WireModel
+from kernel.abi._catalog import CallSpec, WireEnum, WireModel
 from kernel.abi.system import NoArgs
 from sandbox.capabilities import Capability
 
 __all__ = [
     "DEFAULT_PIPE_CAPACITY",
+    "DEFAULT_QUEUE_MESSAGE",
     "MAX_PIPE_CAPACITY",
     "MAX_PIPE_IO",
+    "MAX_QUEUE_CAPACITY",
+    "MAX_QUEUE_MESSAGE",
     "PIPE_CLOSE",
     "PIPE_CREATE",
     "PIPE_DESTROY",
     "PIPE_READ",
     "PIPE_STATS",
     "PIPE_WRITE",
+    "QUEUE_CLOSE",
+    "QUEUE_CREATE",
+    "QUEUE_DESTROY",
+    "QUEUE_RECEIVE",
+    "QUEUE_SEND",
+    "QUEUE_STATS",
+    "QUEUE_SUBSCRIBE",
+    "QUEUE_UNSUBSCRIBE",
     "PipeCreateArgs",
     "PipeIdArgs",
     "PipeInfo",
@@ -27,6 +41,16 @@ __all__ = [
     "PipeStatsResult",
     "PipeWriteArgs",
     "PipeWriteResult",
+    "QueueCreateArgs",
+    "QueueIdArgs",
+    "QueueInfo",
+    "QueueMessage",
+    "QueueReceiveArgs",
+    "QueueSendArgs",
+    "QueueSendResult",
+    "QueueStatsArgs",
+    "QueueStatsResult",
+    "QueueType",
 ]
 
 MAX_PIPE_IO = 1 << 20
@@ -154,4 +178,155 @@ PIPE_STATS = CallSpec(
     capability=Capability.SYSTEM_INFO,
 )
 
-SPECS = (PIPE_CREATE, PIPE_WRITE, PIPE_READ, PIPE_CLOSE, PIPE_DESTROY, PIPE_STATS)
+_PIPE_SPECS = (PIPE_CREATE, PIPE_WRITE, PIPE_READ, PIPE_CLOSE, PIPE_DESTROY, PIPE_STATS)
+
+
+# ------------------------------------------------------------------------------ queues
+
+MAX_QUEUE_MESSAGE = 1 << 20
+DEFAULT_QUEUE_MESSAGE = 64 * 1024
+MAX_QUEUE_CAPACITY = 10_000
+
+
+class QueueType(enum.StrEnum):
+    """How a queue hands out its messages."""
+
+    FIFO = "fifo"
+    PRIORITY = "priority"
+    PUBSUB = "pubsub"
+
+
+class QueueCreateArgs(WireModel):
+    """Arguments of ``queue.create``."""
+
+    queue_type: WireEnum[QueueType] = QueueType.FIFO
+    capacity: int = Field(
+        default=1000, ge=1, le=MAX_QUEUE_CAPACITY,
+        description="messages it holds (pubsub: per subscriber)",
+    )  # fmt: skip
+    max_message: int = Field(default=DEFAULT_QUEUE_MESSAGE, ge=1, le=MAX_QUEUE_MESSAGE)
+    public: bool = Field(
+        default=False,
+        description="any process may use it; otherwise its creator's app and descendants",
+    )
+
+
+class QueueInfo(WireModel):
+    """One queue."""
+
+    queue_id: int
+    queue_type: WireEnum[QueueType]
+    creator_pid: int
+    capacity: int
+    max_message: int
+    public: bool
+    waiting: int = Field(description="messages not yet received (pubsub: all subscribers')")
+    subscribers: int
+    sent: int
+    received: int
+    dropped: int = Field(description="pubsub messages slow subscribers lost")
+    closed: bool
+
+
+class QueueIdArgs(WireModel):
+    """A call on one queue."""
+
+    queue_id: int = Field(ge=1)
+
+
+class QueueSendArgs(WireModel):
+    """Arguments of ``queue.send``."""
+
+    queue_id: int = Field(ge=1)
+    data: bytes = Field(max_length=MAX_QUEUE_MESSAGE)
+    priority: int = Field(default=0, ge=-1000, le=1000, description="higher first (priority)")
+    nonblocking: bool = Field(default=False, description="EAGAIN rather than wait for room")
+    timeout: float | None = _WAIT
+
+
+class QueueSendResult(WireModel):
+    """Result of ``queue.send``."""
+
+    seq: int = Field(description="the message's number, unique in the kernel")
+    delivered: int = Field(description="1, or for pubsub the subscribers that got it")
+
+
+class QueueReceiveArgs(WireModel):
+    """Arguments of ``queue.receive``."""
+
+    queue_id: int = Field(ge=1)
+    nonblocking: bool = Field(default=False, description="EAGAIN rather than wait")
+    timeout: float | None = _WAIT
+
+
+class QueueMessage(WireModel):
+    """A message received."""
+
+    seq: int
+    data: bytes
+    priority: int
+    sender_pid: int
+    sent_at: float
+
+
+class QueueStatsArgs(WireModel):
+    """Arguments of ``queue.stats``."""
+
+    queue_id: int | None = Field(default=None, ge=1, description="one queue; else those visible")
+
+
+class QueueStatsResult(WireModel):
+    """Result of ``queue.stats``."""
+
+    queues: list[QueueInfo]
+    held_bytes: int = Field(description="bytes of messages all queues hold")
+    budget_bytes: int
+
+
+ArgsT = TypeVar("ArgsT", bound=WireModel)
+ResultT = TypeVar("ResultT", bound=WireModel)
+
+
+def _queue_call(
+    name: str, summary: str, args: type[ArgsT], result: type[ResultT], cap: Capability
+) -> CallSpec[ArgsT, ResultT]:
+    return CallSpec(name=name, summary=summary, args=args, result=result, capability=cap)
+
+
+QUEUE_CREATE = _queue_call(
+    "queue.create", "Make a queue: fifo, priority or pubsub.", QueueCreateArgs, QueueInfo,
+    Capability.SEND_MESSAGE,
+)  # fmt: skip
+QUEUE_SEND = _queue_call(
+    "queue.send", "Send a message; waits while the queue is full (pubsub never waits).",
+    QueueSendArgs, QueueSendResult, Capability.SEND_MESSAGE,
+)  # fmt: skip
+QUEUE_RECEIVE = _queue_call(
+    "queue.receive", "Receive the next message (pubsub: from the caller's subscription).",
+    QueueReceiveArgs, QueueMessage, Capability.RECEIVE_MESSAGE,
+)  # fmt: skip
+QUEUE_SUBSCRIBE = _queue_call(
+    "queue.subscribe", "Subscribe to a pubsub queue.", QueueIdArgs, QueueInfo,
+    Capability.RECEIVE_MESSAGE,
+)  # fmt: skip
+QUEUE_UNSUBSCRIBE = _queue_call(
+    "queue.unsubscribe", "End the caller's subscription.", QueueIdArgs, QueueInfo,
+    Capability.RECEIVE_MESSAGE,
+)  # fmt: skip
+QUEUE_CLOSE = _queue_call(
+    "queue.close", "Stop a queue taking messages (its creator); receivers drain it.",
+    QueueIdArgs, QueueInfo, Capability.SEND_MESSAGE,
+)  # fmt: skip
+QUEUE_DESTROY = _queue_call(
+    "queue.destroy", "Remove a queue the caller made; its waiters get EPIPE.", QueueIdArgs,
+    NoArgs, Capability.SEND_MESSAGE,
+)  # fmt: skip
+QUEUE_STATS = _queue_call(
+    "queue.stats", "Queues the caller may use, and the global budget.", QueueStatsArgs,
+    QueueStatsResult, Capability.SYSTEM_INFO,
+)  # fmt: skip
+
+SPECS = (
+    *_PIPE_SPECS, QUEUE_CREATE, QUEUE_SEND, QUEUE_RECEIVE, QUEUE_SUBSCRIBE, QUEUE_UNSUBSCRIBE,
+    QUEUE_CLOSE, QUEUE_DESTROY, QUEUE_STATS,
+)  # fmt: skip

@@ -1,8 +1,8 @@
-"""Handlers of ``pipe.*``: who may make, write, read, close and see a pipe."""
+"""Handlers of ``pipe.*`` and ``queue.*``: who may use which pipe and queue."""
 
 from __future__ import annotations
 
-from kernel.abi import SyscallPermissionError
+from kernel.abi import SyscallInvalidArgumentError, SyscallPermissionError
 from kernel.abi.ipc import (
     PIPE_CLOSE,
     PIPE_CREATE,
@@ -10,6 +10,14 @@ from kernel.abi.ipc import (
     PIPE_READ,
     PIPE_STATS,
     PIPE_WRITE,
+    QUEUE_CLOSE,
+    QUEUE_CREATE,
+    QUEUE_DESTROY,
+    QUEUE_RECEIVE,
+    QUEUE_SEND,
+    QUEUE_STATS,
+    QUEUE_SUBSCRIBE,
+    QUEUE_UNSUBSCRIBE,
     PipeCreateArgs,
     PipeIdArgs,
     PipeInfo,
@@ -19,13 +27,22 @@ from kernel.abi.ipc import (
     PipeStatsResult,
     PipeWriteArgs,
     PipeWriteResult,
+    QueueCreateArgs,
+    QueueIdArgs,
+    QueueInfo,
+    QueueMessage,
+    QueueReceiveArgs,
+    QueueSendArgs,
+    QueueSendResult,
+    QueueStatsArgs,
+    QueueStatsResult,
 )
 from kernel.abi.system import NoArgs
 from kernel.calls._table import CallContext, CallTable
-from kernel.ipc import Pipe, PipeTable
+from kernel.ipc import Pipe, PipeTable, Queue, QueueTable
 from kernel.proc import KERNEL_PID, ProcessTable
 
-__all__ = ["PipeCalls"]
+__all__ = ["PipeCalls", "QueueCalls"]
 
 
 def _info(pipe: Pipe) -> PipeInfo:
@@ -134,4 +151,134 @@ class PipeCalls:
         return PipeStatsResult(
             pipes=[_info(p) for p in pipes], reserved_bytes=self.pipes.reserved,
             budget_bytes=self.pipes.budget,
+        )  # fmt: skip
+
+
+def _queue_info(queue: Queue) -> QueueInfo:
+    inboxes = [queue.inbox, *queue.subscribers.values()]
+    return QueueInfo(
+        queue_id=queue.id, queue_type=queue.kind, creator_pid=queue.creator,
+        capacity=queue.capacity, max_message=queue.max_message, public=queue.public,
+        waiting=sum(len(inbox) for inbox in inboxes), subscribers=len(queue.subscribers),
+        sent=queue.sent, received=queue.received,
+        dropped=sum(inbox.dropped for inbox in inboxes), closed=queue.closed,
+    )  # fmt: skip
+
+
+class QueueCalls:
+    """Message queues for the processes of ``processes``; released when one exits.
+
+    A queue is for its creator's app (processes with the same app id), the creator's
+    descendants, and, if made ``public``, any process with the capability.
+    """
+
+    def __init__(self, queues: QueueTable, processes: ProcessTable) -> None:
+        self.queues = queues
+        self._processes = processes
+        processes.on_exit(queues.release)
+
+    def bind(self, table: CallTable) -> None:
+        """Implement the calls in ``table``."""
+        table.bind(QUEUE_CREATE, self.create)
+        table.bind(QUEUE_SEND, self.send)
+        table.bind(QUEUE_RECEIVE, self.receive)
+        table.bind(QUEUE_SUBSCRIBE, self.subscribe)
+        table.bind(QUEUE_UNSUBSCRIBE, self.unsubscribe)
+        table.bind(QUEUE_CLOSE, self.close)
+        table.bind(QUEUE_DESTROY, self.destroy)
+        table.bind(QUEUE_STATS, self.stats)
+
+    def _may_use(self, ctx: CallContext, queue: Queue) -> bool:
+        caller = ctx.caller
+        if caller.capabilities is None or queue.public:
+            return True
+        if self._processes.is_within(caller.pid, queue.creator):
+            return True
+        process = self._processes.find(caller.pid)
+        return queue.app_id is not None and process.app_id == queue.app_id
+
+    def _queue(self, ctx: CallContext, queue_id: int, *, creator: bool = False) -> Queue:
+        queue = self.queues.get(queue_id)
+        allowed = (
+            ctx.caller.capabilities is None or ctx.caller.pid == queue.creator
+            if creator
+            else self._may_use(ctx, queue)
+        )
+        if not allowed:
+            whose = "its creator's" if creator else "a user's"
+            msg = f"process {ctx.caller.pid} lacks {whose} rights on queue {queue.id}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        return queue
+
+    def _process_pid(self, ctx: CallContext) -> int:
+        if ctx.caller.pid == KERNEL_PID:
+            msg = "queues are used by processes: act as one with as_pid"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        return ctx.caller.pid
+
+    async def create(self, ctx: CallContext, args: QueueCreateArgs) -> QueueInfo:
+        """``queue.create``."""
+        pid = self._process_pid(ctx)
+        queue = self.queues.create(
+            creator=pid, kind=args.queue_type, capacity=args.capacity,
+            max_message=args.max_message, public=args.public,
+            app_id=self._processes.get(pid).app_id,
+        )  # fmt: skip
+        return _queue_info(queue)
+
+    async def send(self, ctx: CallContext, args: QueueSendArgs) -> QueueSendResult:
+        """``queue.send``."""
+        queue = self._queue(ctx, args.queue_id)
+        seq, delivered = await self.queues.send(
+            queue, args.data, sender=ctx.caller.pid, priority=args.priority,
+            wait=not args.nonblocking, within=args.timeout,
+        )  # fmt: skip
+        return QueueSendResult(seq=seq, delivered=delivered)
+
+    async def receive(self, ctx: CallContext, args: QueueReceiveArgs) -> QueueMessage:
+        """``queue.receive``."""
+        queue = self._queue(ctx, args.queue_id)
+        message = await self.queues.receive(
+            queue, receiver=self._process_pid(ctx), wait=not args.nonblocking,
+            within=args.timeout,
+        )  # fmt: skip
+        return QueueMessage(
+            seq=message.seq, data=message.data, priority=message.priority,
+            sender_pid=message.sender, sent_at=message.sent_at,
+        )  # fmt: skip
+
+    async def subscribe(self, ctx: CallContext, args: QueueIdArgs) -> QueueInfo:
+        """``queue.subscribe``."""
+        queue = self._queue(ctx, args.queue_id)
+        self.queues.subscribe(queue, self._process_pid(ctx))
+        return _queue_info(queue)
+
+    async def unsubscribe(self, ctx: CallContext, args: QueueIdArgs) -> QueueInfo:
+        """``queue.unsubscribe``."""
+        queue = self._queue(ctx, args.queue_id)
+        if not self.queues.unsubscribe(queue, self._process_pid(ctx)):
+            msg = f"process {ctx.caller.pid} is not subscribed to queue {queue.id}"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+        return _queue_info(queue)
+
+    async def close(self, ctx: CallContext, args: QueueIdArgs) -> QueueInfo:
+        """``queue.close``: its creator's."""
+        queue = self._queue(ctx, args.queue_id, creator=True)
+        self.queues.close(queue)
+        return _queue_info(queue)
+
+    async def destroy(self, ctx: CallContext, args: QueueIdArgs) -> NoArgs:
+        """``queue.destroy``: its creator's."""
+        self.queues.destroy(self._queue(ctx, args.queue_id, creator=True))
+        return NoArgs()
+
+    async def stats(self, ctx: CallContext, args: QueueStatsArgs) -> QueueStatsResult:
+        """``queue.stats``: one queue, or all the caller may use."""
+        if args.queue_id is not None:
+            queues = [self._queue(ctx, args.queue_id)]
+        else:
+            queues = [q for q in self.queues.queues() if self._may_use(ctx, q)]
+        return QueueStatsResult(
+            queues=[_queue_info(q) for q in queues], held_bytes=self.queues.held,
+            budget_bytes=self.queues.budget,
         )  # fmt: skip
