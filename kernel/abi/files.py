@@ -8,7 +8,6 @@ The file capabilities a call needs are checked for the path it names: a grant sc
 from __future__ import annotations
 
 import enum
-from typing import TypeVar
 
 from pydantic import Field
 
@@ -206,66 +205,58 @@ class FsMountsResult(WireModel):
     mounts: list[FsMountInfo]
 
 
-ArgsT = TypeVar("ArgsT", bound=WireModel)
-ResultT = TypeVar("ResultT", bound=WireModel)
-
-
-def _spec(
-    name: str, summary: str, args: type[ArgsT], result: type[ResultT], cap: Capability
-) -> CallSpec[ArgsT, ResultT]:
-    return CallSpec(name=name, summary=summary, args=args, result=result, capability=cap)
-
-
-FS_READ = _spec("fs.read", "Read a file (or part).", FsReadArgs, FsReadResult, Capability.READ_FILE)
-FS_WRITE = _spec(
+FS_READ = CallSpec(
+    "fs.read", "Read a file (or part).", FsReadArgs, FsReadResult, Capability.READ_FILE
+)
+FS_WRITE = CallSpec(
     "fs.write", "Write a file: replace, append, or at an offset.", FsWriteArgs, FsWriteResult,
     Capability.WRITE_FILE,
 )  # fmt: skip
-FS_CREATE = _spec(
+FS_CREATE = CallSpec(
     "fs.create", "Make a new file (EEXIST if there is one).", FsCreateArgs, FsWriteResult,
     Capability.WRITE_FILE,
 )  # fmt: skip
-FS_DELETE = _spec("fs.delete", "Remove a file.", FsPathArgs, NoArgs, Capability.DELETE_FILE)
-FS_LIST = _spec(
+FS_DELETE = CallSpec("fs.delete", "Remove a file.", FsPathArgs, NoArgs, Capability.DELETE_FILE)
+FS_LIST = CallSpec(
     "fs.list", "The names in a directory.", FsPathArgs, FsListResult, Capability.LIST_DIRECTORY
 )
-FS_EXISTS = _spec(
+FS_EXISTS = CallSpec(
     "fs.exists", "Whether a name exists.", FsPathArgs, FsExistsResult, Capability.READ_FILE
 )
-FS_STAT = _spec("fs.stat", "Describe a name.", FsPathArgs, FsStatResult, Capability.READ_FILE)
-FS_MOVE = _spec(
+FS_STAT = CallSpec("fs.stat", "Describe a name.", FsPathArgs, FsStatResult, Capability.READ_FILE)
+FS_MOVE = CallSpec(
     "fs.move", "Rename a file or directory (the target must not exist).", FsMoveArgs, NoArgs,
     Capability.WRITE_FILE,
 )  # fmt: skip
-FS_COPY = _spec(
+FS_COPY = CallSpec(
     "fs.copy", "Copy a file (the target must not exist); needs read_file on the source too.",
     FsMoveArgs, FsWriteResult, Capability.WRITE_FILE,
 )  # fmt: skip
-FS_MKDIR = _spec("fs.mkdir", "Make a directory.", FsMkdirArgs, NoArgs, Capability.CREATE_FILE)
-FS_RMDIR = _spec("fs.rmdir", "Remove a directory.", FsRmdirArgs, NoArgs, Capability.DELETE_FILE)
-FS_TRUNCATE = _spec(
+FS_MKDIR = CallSpec("fs.mkdir", "Make a directory.", FsMkdirArgs, NoArgs, Capability.CREATE_FILE)
+FS_RMDIR = CallSpec("fs.rmdir", "Remove a directory.", FsRmdirArgs, NoArgs, Capability.DELETE_FILE)
+FS_TRUNCATE = CallSpec(
     "fs.truncate", "Cut or extend a file.", FsTruncateArgs, FsWriteResult, Capability.WRITE_FILE
 )
-FS_CWD_GET = _spec(
+FS_CWD_GET = CallSpec(
     "fs.cwd_get",
     "The caller's working directory (as sys.cwd_get).",
     NoArgs,
     CwdResult,
     Capability.SYSTEM_INFO,
 )
-FS_CWD_SET = _spec(
+FS_CWD_SET = CallSpec(
     "fs.cwd_set", "Change the caller's working directory to an existing one (as sys.cwd_set).",
     CwdSetArgs, CwdResult, Capability.SYSTEM_INFO,
 )  # fmt: skip
-FS_MOUNTS = _spec(
+FS_MOUNTS = CallSpec(
     "fs.mounts", "The mount table, with use and capacity.", NoArgs, FsMountsResult,
     Capability.SYSTEM_INFO,
 )  # fmt: skip
-FS_MOUNT = _spec(
+FS_MOUNT = CallSpec(
     "fs.mount", "Mount a memory file system (the kernel's administrators only).", FsMountArgs,
     FsMountInfo, Capability.SYSTEM_INFO,
 )  # fmt: skip
-FS_UNMOUNT = _spec(
+FS_UNMOUNT = CallSpec(
     "fs.unmount", "Unmount a memory file system (administrators only).", FsPathArgs, NoArgs,
     Capability.SYSTEM_INFO,
 )  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from typing import TypeVar
 
 from pydantic import Field
 
@@ -283,45 +282,35 @@ class QueueStatsResult(WireModel):
     budget_bytes: int
 
 
-ArgsT = TypeVar("ArgsT", bound=WireModel)
-ResultT = TypeVar("ResultT", bound=WireModel)
-
-
-def _queue_call(
-    name: str, summary: str, args: type[ArgsT], result: type[ResultT], cap: Capability
-) -> CallSpec[ArgsT, ResultT]:
-    return CallSpec(name=name, summary=summary, args=args, result=result, capability=cap)
-
-
-QUEUE_CREATE = _queue_call(
+QUEUE_CREATE = CallSpec(
     "queue.create", "Make a queue: fifo, priority or pubsub.", QueueCreateArgs, QueueInfo,
     Capability.SEND_MESSAGE,
 )  # fmt: skip
-QUEUE_SEND = _queue_call(
+QUEUE_SEND = CallSpec(
     "queue.send", "Send a message; waits while the queue is full (pubsub never waits).",
     QueueSendArgs, QueueSendResult, Capability.SEND_MESSAGE,
 )  # fmt: skip
-QUEUE_RECEIVE = _queue_call(
+QUEUE_RECEIVE = CallSpec(
     "queue.receive", "Receive the next message (pubsub: from the caller's subscription).",
     QueueReceiveArgs, QueueMessage, Capability.RECEIVE_MESSAGE,
 )  # fmt: skip
-QUEUE_SUBSCRIBE = _queue_call(
+QUEUE_SUBSCRIBE = CallSpec(
     "queue.subscribe", "Subscribe to a pubsub queue.", QueueIdArgs, QueueInfo,
     Capability.RECEIVE_MESSAGE,
 )  # fmt: skip
-QUEUE_UNSUBSCRIBE = _queue_call(
+QUEUE_UNSUBSCRIBE = CallSpec(
     "queue.unsubscribe", "End the caller's subscription.", QueueIdArgs, QueueInfo,
     Capability.RECEIVE_MESSAGE,
 )  # fmt: skip
-QUEUE_CLOSE = _queue_call(
+QUEUE_CLOSE = CallSpec(
     "queue.close", "Stop a queue taking messages (its creator); receivers drain it.",
     QueueIdArgs, QueueInfo, Capability.SEND_MESSAGE,
 )  # fmt: skip
-QUEUE_DESTROY = _queue_call(
+QUEUE_DESTROY = CallSpec(
     "queue.destroy", "Remove a queue the caller made; its waiters get EPIPE.", QueueIdArgs,
     NoArgs, Capability.SEND_MESSAGE,
 )  # fmt: skip
-QUEUE_STATS = _queue_call(
+QUEUE_STATS = CallSpec(
     "queue.stats", "Queues the caller may use, and the global budget.", QueueStatsArgs,
     QueueStatsResult, Capability.SYSTEM_INFO,
 )  # fmt: skip

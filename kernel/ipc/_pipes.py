@@ -23,6 +23,7 @@ from kernel.abi import (
     SyscallTimeoutError,
     SyscallUnavailableError,
 )
+from kernel.ipc._waiting import Waitable
 
 __all__ = [
     "PIPES_PER_PROCESS",
@@ -37,7 +38,7 @@ PIPES_PER_PROCESS = 64
 
 
 @dataclass(eq=False)
-class Pipe:
+class Pipe(Waitable):
     """One pipe: who made it, who writes, who reads, and what is in it."""
 
     id: int
@@ -51,16 +52,6 @@ class Pipe:
     destroyed: bool = False
     bytes_written: int = 0
     bytes_read: int = 0
-    _changed: trio.Event = field(default_factory=trio.Event)
-
-    def wake(self) -> None:
-        """Let every waiter look again."""
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def changed(self) -> None:
-        """Return at the next change."""
-        await self._changed.wait()
 
     def check_usable(self) -> None:
         if self.destroyed:

@@ -29,6 +29,7 @@ from kernel.abi import (
     SyscallUnavailableError,
 )
 from kernel.abi.ipc import QueueType
+from kernel.ipc._waiting import Waitable
 
 __all__ = [
     "QUEUES_PER_PROCESS",
@@ -83,7 +84,7 @@ class _Inbox:
 
 
 @dataclass(eq=False)
-class Queue:
+class Queue(Waitable):
     """One queue and what waits in it."""
 
     id: int
@@ -99,17 +100,9 @@ class Queue:
     destroyed: bool = False
     sent: int = 0
     received: int = 0
-    _changed: trio.Event = field(default_factory=trio.Event)
 
     def __post_init__(self) -> None:
         self.inbox = _Inbox(priority=self.kind is QueueType.PRIORITY)
-
-    def wake(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def changed(self) -> None:
-        await self._changed.wait()
 
     def check_usable(self) -> None:
         if self.destroyed:

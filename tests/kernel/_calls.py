@@ -1,6 +1,8 @@
 """Calling a kernel's call table directly, as the admin or as a process."""
 
-from kernel.abi import Request
+import pytest
+
+from kernel.abi import Request, SyscallError
 from kernel.calls import Caller
 from kernel.proc import KERNEL_PID
 from sandbox.capabilities import Grant
@@ -20,3 +22,10 @@ async def no_emit(_item):
 
 async def dispatch(kernel, caller, call, *, emit=no_emit, **args):
     return await kernel.calls.dispatch(caller, Request(id=1, call=call, args=args), emit)
+
+
+async def code_of(kernel, caller, call, **args):
+    """The error code ``call`` fails with (it must fail)."""
+    with pytest.raises(SyscallError) as failure:
+        await dispatch(kernel, caller, call, **args)
+    return failure.value.code

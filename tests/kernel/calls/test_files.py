@@ -2,10 +2,10 @@
 
 import pytest
 
-from kernel.abi import ErrorCode, SyscallError
+from kernel.abi import ErrorCode
 from kernel.core import Kernel
 from kernel.vfs import LocalFS, VPath
-from tests.kernel._calls import ADMIN, as_process, dispatch
+from tests.kernel._calls import ADMIN, as_process, code_of, dispatch
 
 
 @pytest.fixture
@@ -15,12 +15,6 @@ def kernel(tmp_path):
     kernel.mounts.mount(VPath("/storage"), storage)
     yield kernel
     storage.close()
-
-
-async def code_of(kernel, caller, call, **args):
-    with pytest.raises(SyscallError) as failure:
-        await dispatch(kernel, caller, call, **args)
-    return failure.value.code
 
 
 @pytest.mark.parametrize("root", ["/tmp", "/storage"])

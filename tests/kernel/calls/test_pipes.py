@@ -1,21 +1,14 @@
 """pipe.* through the call table: ends, waiting, EOF, EPIPE, limits, release on exit."""
 
-import pytest
 import trio
 import trio.testing
 
 from kernel.abi import ErrorCode, SyscallError
 from kernel.core import Kernel
 from kernel.ipc import PIPE_BUDGET, PIPES_PER_PROCESS
-from tests.kernel._calls import ADMIN, as_process, dispatch
+from tests.kernel._calls import ADMIN, as_process, code_of, dispatch
 
 IPC = ("send_message", "receive_message", "spawn_process", "system_info")
-
-
-async def code_of(kernel, caller, call, **args):
-    with pytest.raises(SyscallError) as failure:
-        await dispatch(kernel, caller, call, **args)
-    return failure.value.code
 
 
 async def family(kernel):

@@ -10,15 +10,9 @@ from kernel.abi import ErrorCode, SyscallError
 from kernel.abi.ipc import QueueType
 from kernel.core import Kernel
 from kernel.ipc import QueueTable
-from tests.kernel._calls import ADMIN, as_process, dispatch
+from tests.kernel._calls import ADMIN, as_process, code_of, dispatch
 
 IPC = ("send_message", "receive_message", "spawn_process", "system_info")
-
-
-async def code_of(kernel, caller, call, **args):
-    with pytest.raises(SyscallError) as failure:
-        await dispatch(kernel, caller, call, **args)
-    return failure.value.code
 
 
 async def process(kernel, name="p", app_id=None):
