@@ -1,4 +1,4 @@
-"""``fs.*``: files and directories of the kernel's namespace, and its mounts.
+"""``fs.*`` and ``fd.*``: the kernel's files, its mounts, and each process's open files.
 
 Paths are absolute or relative to the caller's working directory; ``..`` is refused.
 The file capabilities a call needs are checked for the path it names: a grant scoped to
@@ -17,6 +17,14 @@ from kernel.abi.system import NoArgs
 from sandbox.capabilities import Capability
 
 __all__ = [
+    "FD_CLOSE",
+    "FD_DUP",
+    "FD_DUP2",
+    "FD_FCNTL",
+    "FD_LSEEK",
+    "FD_OPEN",
+    "FD_READ",
+    "FD_WRITE",
     "FS_COPY",
     "FS_CREATE",
     "FS_CWD_GET",
@@ -36,6 +44,17 @@ __all__ = [
     "FS_WRITE",
     "MAX_IO_BYTES",
     "EntryKind",
+    "FdArgs",
+    "FdDup2Args",
+    "FdFcntlArgs",
+    "FdFlags",
+    "FdOffsetResult",
+    "FdOpenArgs",
+    "FdReadArgs",
+    "FdResult",
+    "FdSeekArgs",
+    "FdWriteArgs",
+    "FdWriteResult",
     "FsCopyArgs",
     "FsCreateArgs",
     "FsEntry",
@@ -53,6 +72,8 @@ __all__ = [
     "FsTruncateArgs",
     "FsWriteArgs",
     "FsWriteResult",
+    "OpenMode",
+    "Whence",
 ]
 
 MAX_IO_BYTES = 8 << 20
@@ -261,7 +282,138 @@ FS_UNMOUNT = CallSpec(
     Capability.SYSTEM_INFO,
 )  # fmt: skip
 
-SPECS = (
+_FS_SPECS = (
     FS_READ, FS_WRITE, FS_CREATE, FS_DELETE, FS_LIST, FS_EXISTS, FS_STAT, FS_MOVE, FS_COPY,
     FS_MKDIR, FS_RMDIR, FS_TRUNCATE, FS_CWD_GET, FS_CWD_SET, FS_MOUNTS, FS_MOUNT, FS_UNMOUNT,
 )  # fmt: skip
+
+
+# ------------------------------------------------------------------------ descriptors
+
+
+class OpenMode(enum.StrEnum):
+    """How ``fd.open`` opens a file, as fopen(3) modes."""
+
+    READ = "r"  # read; it must exist
+    WRITE = "w"  # write; made or emptied
+    APPEND = "a"  # write at the end; made if missing
+    READ_WRITE = "r+"  # both; it must exist
+    WRITE_READ = "w+"  # both; made or emptied
+    APPEND_READ = "a+"  # both, writes at the end; made if missing
+
+
+class Whence(enum.StrEnum):
+    """Where ``fd.lseek`` counts from."""
+
+    SET = "set"
+    CUR = "cur"
+    END = "end"
+
+
+class FdOpenArgs(WireModel):
+    """Arguments of ``fd.open``."""
+
+    path: str = _PATH
+    mode: WireEnum[OpenMode] = OpenMode.READ
+    exclusive: bool = Field(default=False, description="with w/a modes: EEXIST if it exists")
+
+
+class FdArgs(WireModel):
+    """A call on one descriptor."""
+
+    fd: int = Field(ge=0)
+
+
+class FdResult(WireModel):
+    """A descriptor."""
+
+    fd: int
+
+
+class FdReadArgs(WireModel):
+    """Arguments of ``fd.read``."""
+
+    fd: int = Field(ge=0)
+    size: int = Field(default=64 * 1024, ge=0, le=MAX_IO_BYTES)
+
+
+class FdWriteArgs(WireModel):
+    """Arguments of ``fd.write``."""
+
+    fd: int = Field(ge=0)
+    data: bytes = Field(max_length=MAX_IO_BYTES)
+
+
+class FdWriteResult(WireModel):
+    """Result of ``fd.write``."""
+
+    written: int
+    offset: int = Field(description="where the next read or write starts")
+
+
+class FdSeekArgs(WireModel):
+    """Arguments of ``fd.lseek``."""
+
+    fd: int = Field(ge=0)
+    offset: int = Field(ge=-(1 << 40), le=1 << 40)
+    whence: WireEnum[Whence] = Whence.SET
+
+
+class FdOffsetResult(WireModel):
+    """The offset after ``fd.lseek``."""
+
+    offset: int
+
+
+class FdDup2Args(WireModel):
+    """Arguments of ``fd.dup2``."""
+
+    fd: int = Field(ge=0)
+    new_fd: int = Field(ge=0)
+
+
+class FdFlags(WireModel):
+    """A descriptor's status flags."""
+
+    readable: bool
+    writable: bool
+    append: bool
+
+
+class FdFcntlArgs(WireModel):
+    """Arguments of ``fd.fcntl``: read the flags, or set ``append`` (F_SETFL)."""
+
+    fd: int = Field(ge=0)
+    append: bool | None = Field(default=None, description="set O_APPEND on or off")
+
+
+FD_OPEN = CallSpec(
+    "fd.open", "Open a file; path capabilities as its mode needs (read_file, write_file).",
+    FdOpenArgs, FdResult, Capability.READ_FILE,
+)  # fmt: skip
+FD_CLOSE = CallSpec("fd.close", "Close a descriptor.", FdArgs, NoArgs, Capability.READ_FILE)
+FD_READ = CallSpec(
+    "fd.read", "Read from the descriptor's offset, advancing it.", FdReadArgs, FsReadResult,
+    Capability.READ_FILE,
+)  # fmt: skip
+FD_WRITE = CallSpec(
+    "fd.write", "Write at the descriptor's offset (the end in append mode), advancing it.",
+    FdWriteArgs, FdWriteResult, Capability.WRITE_FILE,
+)  # fmt: skip
+FD_LSEEK = CallSpec(
+    "fd.lseek", "Move a descriptor's offset.", FdSeekArgs, FdOffsetResult, Capability.READ_FILE
+)
+FD_DUP = CallSpec(
+    "fd.dup", "Another descriptor (the lowest free) for the same open file.", FdArgs, FdResult,
+    Capability.READ_FILE,
+)  # fmt: skip
+FD_DUP2 = CallSpec(
+    "fd.dup2", "Make new_fd name the same open file (closing what it named).", FdDup2Args,
+    FdResult, Capability.READ_FILE,
+)  # fmt: skip
+FD_FCNTL = CallSpec(
+    "fd.fcntl", "Read a descriptor's flags, or set append.", FdFcntlArgs, FdFlags,
+    Capability.READ_FILE,
+)  # fmt: skip
+
+SPECS = (*_FS_SPECS, FD_OPEN, FD_CLOSE, FD_READ, FD_WRITE, FD_LSEEK, FD_DUP, FD_DUP2, FD_FCNTL)

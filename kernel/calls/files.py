@@ -14,6 +14,14 @@ from kernel.abi import (
 )
 from kernel.abi.environ import SYS_CWD_GET, SYS_CWD_SET, CwdResult, CwdSetArgs
 from kernel.abi.files import (
+    FD_CLOSE,
+    FD_DUP,
+    FD_DUP2,
+    FD_FCNTL,
+    FD_LSEEK,
+    FD_OPEN,
+    FD_READ,
+    FD_WRITE,
     FS_COPY,
     FS_CREATE,
     FS_CWD_GET,
@@ -33,6 +41,17 @@ from kernel.abi.files import (
     FS_WRITE,
     MAX_IO_BYTES,
     EntryKind,
+    FdArgs,
+    FdDup2Args,
+    FdFcntlArgs,
+    FdFlags,
+    FdOffsetResult,
+    FdOpenArgs,
+    FdReadArgs,
+    FdResult,
+    FdSeekArgs,
+    FdWriteArgs,
+    FdWriteResult,
     FsCreateArgs,
     FsEntry,
     FsExistsResult,
@@ -50,11 +69,25 @@ from kernel.abi.files import (
     FsTruncateArgs,
     FsWriteArgs,
     FsWriteResult,
+    OpenMode,
+    Whence,
 )
 from kernel.abi.system import NoArgs
 from kernel.calls._table import CallContext, CallTable
 from kernel.proc import KERNEL_PID, ProcessTable
-from kernel.vfs import ROOT, Backend, MemFS, Mount, MountTable, Parts, VPath, WriteMode, vpath
+from kernel.vfs import (
+    ROOT,
+    Backend,
+    FdTable,
+    MemFS,
+    Mount,
+    MountTable,
+    OpenFile,
+    Parts,
+    VPath,
+    WriteMode,
+    vpath,
+)
 from sandbox.capabilities import FILE_CAPABILITIES, Capability
 
 __all__ = ["FileCalls"]
@@ -67,7 +100,9 @@ class FileCalls:
 
     def __init__(self, mounts: MountTable, processes: ProcessTable) -> None:
         self.mounts = mounts
+        self.fds = FdTable()
         self._processes = processes
+        processes.on_exit(self.fds.release)
 
     def bind(self, table: CallTable) -> None:
         """Implement the calls in ``table``."""
@@ -90,6 +125,14 @@ class FileCalls:
         table.bind(FS_MOUNTS, self.list_mounts)
         table.bind(FS_MOUNT, self.mount)
         table.bind(FS_UNMOUNT, self.unmount)
+        table.bind(FD_OPEN, self.fd_open)
+        table.bind(FD_CLOSE, self.fd_close)
+        table.bind(FD_READ, self.fd_read)
+        table.bind(FD_WRITE, self.fd_write)
+        table.bind(FD_LSEEK, self.fd_lseek)
+        table.bind(FD_DUP, self.fd_dup)
+        table.bind(FD_DUP2, self.fd_dup2)
+        table.bind(FD_FCNTL, self.fd_fcntl)
 
     # ---------------------------------------------------------------- plumbing
 
@@ -319,6 +362,107 @@ class FileCalls:
             raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
         self.mounts.unmount(point)
         return NoArgs()
+
+    # ---------------------------------------------------------------- descriptors
+
+    def _holder(self, ctx: CallContext) -> int:
+        """The process whose descriptors a call uses (the kernel itself has none)."""
+        if ctx.caller.pid == KERNEL_PID:
+            msg = "descriptors belong to processes: act as one with as_pid"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+        return ctx.caller.pid
+
+    async def fd_open(self, ctx: CallContext, args: FdOpenArgs) -> FdResult:
+        """``fd.open``: read_file for reading, write_file for writing, on that path."""
+        pid = self._holder(ctx)
+        mode = args.mode
+        readable = mode in (OpenMode.READ, OpenMode.READ_WRITE) or mode.endswith("+")
+        writable = mode != OpenMode.READ
+        needs = [Capability.READ_FILE] if readable else []
+        needs += [Capability.WRITE_FILE] if writable else []
+        path = self._path(ctx, args.path, *needs)
+        mount, parts = self._route(path, writing=writable)
+        creating = mode[0] in "wa"
+        handle = await mount.backend.open(
+            parts, create=creating, exclusive=creating and args.exclusive,
+            truncate=mode[0] == "w",
+        )  # fmt: skip
+        file = OpenFile(handle, path, readable, writable, append=mode[0] == "a")
+        try:
+            return FdResult(fd=self.fds.add(pid, file))
+        except BaseException:
+            handle.close()
+            raise
+
+    async def fd_close(self, ctx: CallContext, args: FdArgs) -> NoArgs:
+        """``fd.close``."""
+        self.fds.close(self._holder(ctx), args.fd)
+        return NoArgs()
+
+    async def fd_read(self, ctx: CallContext, args: FdReadArgs) -> FsReadResult:
+        """``fd.read``: from its offset, which moves past what was read."""
+        file = self.fds.get(self._holder(ctx), args.fd)
+        if not file.readable:
+            msg = f"descriptor {args.fd} is not open for reading"
+            raise SyscallInvalidArgumentError(msg, code=ErrorCode.EBADF, call=ctx.spec.name)
+        data = await file.handle.pread(file.offset, args.size)
+        file.offset += len(data)
+        size = await file.handle.size()
+        return FsReadResult(data=data, size=size, eof=file.offset >= size)
+
+    async def fd_write(self, ctx: CallContext, args: FdWriteArgs) -> FdWriteResult:
+        """``fd.write``: at its offset (the end in append mode), which moves past it."""
+        file = self.fds.get(self._holder(ctx), args.fd)
+        if not file.writable:
+            msg = f"descriptor {args.fd} is not open for writing"
+            raise SyscallInvalidArgumentError(msg, code=ErrorCode.EBADF, call=ctx.spec.name)
+        if not ctx.caller.may(Capability.WRITE_FILE, file.path):  # grants can only shrink
+            msg = f"write_file does not reach {file.path}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        if file.append:
+            file.offset = await file.handle.size()
+        await file.handle.pwrite(file.offset, args.data)
+        file.offset += len(args.data)
+        return FdWriteResult(written=len(args.data), offset=file.offset)
+
+    async def fd_lseek(self, ctx: CallContext, args: FdSeekArgs) -> FdOffsetResult:
+        """``fd.lseek``: past the end is allowed (a write there leaves zeros), before 0 not."""
+        file = self.fds.get(self._holder(ctx), args.fd)
+        base = {
+            Whence.SET: 0,
+            Whence.CUR: file.offset,
+            Whence.END: await file.handle.size(),
+        }[args.whence]
+        if base + args.offset < 0:
+            msg = f"offset {base + args.offset} is before the start of the file"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+        file.offset = base + args.offset
+        return FdOffsetResult(offset=file.offset)
+
+    async def fd_dup(self, ctx: CallContext, args: FdArgs) -> FdResult:
+        """``fd.dup``."""
+        pid = self._holder(ctx)
+        return FdResult(fd=self.fds.add(pid, self.fds.get(pid, args.fd)))
+
+    async def fd_dup2(self, ctx: CallContext, args: FdDup2Args) -> FdResult:
+        """``fd.dup2``: ``new_fd`` names ``fd``'s file; what it named is closed first."""
+        pid = self._holder(ctx)
+        file = self.fds.get(pid, args.fd)
+        if args.new_fd == args.fd:
+            return FdResult(fd=args.fd)
+        if args.new_fd in self.fds.of(pid):
+            self.fds.close(pid, args.new_fd)
+        return FdResult(fd=self.fds.add(pid, file, at=args.new_fd))
+
+    async def fd_fcntl(self, ctx: CallContext, args: FdFcntlArgs) -> FdFlags:
+        """``fd.fcntl``: its flags; ``append`` may be switched (F_SETFL)."""
+        file = self.fds.get(self._holder(ctx), args.fd)
+        if args.append is not None:
+            if not file.writable:
+                msg = f"descriptor {args.fd} is not open for writing"
+                raise SyscallInvalidArgumentError(msg, code=ErrorCode.EBADF, call=ctx.spec.name)
+            file.append = args.append
+        return FdFlags(readable=file.readable, writable=file.writable, append=file.append)
 
 
 def _admin_only(ctx: CallContext) -> None:

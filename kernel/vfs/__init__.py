@@ -7,10 +7,14 @@ Backends: :class:`LocalFS` (a host directory, confined with openat2) and :class:
 
 from kernel.vfs._backend import Backend as Backend
 from kernel.vfs._backend import DirEntry as DirEntry
+from kernel.vfs._backend import FileHandle as FileHandle
 from kernel.vfs._backend import FileKind as FileKind
 from kernel.vfs._backend import FileStat as FileStat
 from kernel.vfs._backend import Parts as Parts
 from kernel.vfs._backend import WriteMode as WriteMode
+from kernel.vfs._fds import MAX_FDS as MAX_FDS
+from kernel.vfs._fds import FdTable as FdTable
+from kernel.vfs._fds import OpenFile as OpenFile
 from kernel.vfs._localfs import LocalFS as LocalFS
 from kernel.vfs._memfs import MemFS as MemFS
 from kernel.vfs._mounts import Mount as Mount
@@ -20,15 +24,19 @@ from kernel.vfs._path import VPath as VPath
 from kernel.vfs._path import vpath as vpath
 
 __all__ = [
+    "MAX_FDS",
     "ROOT",
     "Backend",
     "DirEntry",
+    "FdTable",
+    "FileHandle",
     "FileKind",
     "FileStat",
     "LocalFS",
     "MemFS",
     "Mount",
     "MountTable",
+    "OpenFile",
     "Parts",
     "VPath",
     "WriteMode",

@@ -25,7 +25,16 @@ from kernel.abi import (
     SyscallPreconditionError,
 )
 
-__all__ = ["Backend", "DirEntry", "FileKind", "FileStat", "Parts", "WriteMode", "fs_error"]
+__all__ = [
+    "Backend",
+    "DirEntry",
+    "FileHandle",
+    "FileKind",
+    "FileStat",
+    "Parts",
+    "WriteMode",
+    "fs_error",
+]
 
 Parts = tuple[str, ...]
 """A clean path below a mount point, as its components."""
@@ -65,6 +74,26 @@ class DirEntry:
     name: str
     kind: FileKind
     size: int
+
+
+class FileHandle(abc.ABC):
+    """An open regular file: it stays the same file if its name is moved or removed."""
+
+    @abc.abstractmethod
+    async def pread(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset`` (fewer at the end)."""
+
+    @abc.abstractmethod
+    async def pwrite(self, offset: int, data: bytes) -> int:
+        """Write ``data`` at ``offset``; return the file's size after."""
+
+    @abc.abstractmethod
+    async def size(self) -> int:
+        """The file's size now."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release it (idempotent; never blocks)."""
 
 
 class Backend(abc.ABC):
@@ -120,6 +149,17 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def move(self, source: Parts, target: Parts) -> None:
         """Rename ``source`` to ``target`` (which must not exist)."""
+
+    @abc.abstractmethod
+    async def open(
+        self,
+        parts: Parts,
+        *,
+        create: bool = False,
+        exclusive: bool = False,
+        truncate: bool = False,
+    ) -> FileHandle:
+        """Open regular file ``parts`` (made if ``create``; EEXIST if ``exclusive``)."""
 
 
 _ERRORS: dict[int, tuple[type[SyscallError], ErrorCode]] = {

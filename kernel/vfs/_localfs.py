@@ -28,6 +28,7 @@ from kernel.abi import ErrorCode, SyscallExhaustedError, SyscallExistsError, Sys
 from kernel.vfs._backend import (
     Backend,
     DirEntry,
+    FileHandle,
     FileKind,
     FileStat,
     Parts,
@@ -272,6 +273,49 @@ class LocalFS(Backend):
         async with self._lock:
             await self._run(parts, work)
 
+    async def open(
+        self,
+        parts: Parts,
+        *,
+        create: bool = False,
+        exclusive: bool = False,
+        truncate: bool = False,
+    ) -> FileHandle:
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK
+        if create:
+            flags |= os.O_CREAT | (os.O_EXCL if exclusive else 0)
+
+        def work() -> int:
+            with self._parent(parts) as (parent, name):
+                fd = open_beneath(parent, name, flags, _FILE_MODE)
+            try:
+                old = self._regular(fd, parts).st_size
+                if truncate and old:
+                    os.ftruncate(fd, 0)
+                    self._used -= old
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+
+        async with self._lock:
+            fd = await self._run(parts, work)
+        return _LocalHandle(self, fd, parts)
+
+    async def _grow(self, fd: int, parts: Parts, offset: int, data: bytes) -> int:
+        """Write through an open handle, within the capacity; the size after."""
+
+        def work() -> int:
+            old = os.fstat(fd).st_size
+            new = max(old, offset + len(data))
+            self._check_room(new - old)
+            _write_all(fd, data, offset)
+            self._used += new - old
+            return new
+
+        async with self._lock:
+            return await self._run(parts, work)
+
     async def move(self, source: Parts, target: Parts) -> None:
         def work() -> None:
             with (
@@ -285,6 +329,37 @@ class LocalFS(Backend):
 
         async with self._lock:
             await self._run(target, work)
+
+
+class _LocalHandle(FileHandle):
+    """A host descriptor of the file, opened confined like every other access."""
+
+    def __init__(self, fs: LocalFS, fd: int, parts: Parts) -> None:
+        self._fs = fs
+        self._fd = fd
+        self._parts = parts
+
+    def _live(self) -> int:
+        if self._fd < 0:
+            raise fs_error(OSError(errno.EBADF, os.strerror(errno.EBADF)), _show(self._parts))
+        return self._fd
+
+    async def pread(self, offset: int, size: int) -> bytes:
+        fd = self._live()
+        return await self._fs._run(  # noqa: SLF001 - its own file system's plumbing
+            self._parts, lambda: os.pread(fd, size, offset)
+        )
+
+    async def pwrite(self, offset: int, data: bytes) -> int:
+        return await self._fs._grow(self._live(), self._parts, offset, data)  # noqa: SLF001
+
+    async def size(self) -> int:
+        return os.fstat(self._live()).st_size
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:

@@ -16,6 +16,7 @@ from kernel.abi import ErrorCode, SyscallExhaustedError, SyscallExistsError, Sys
 from kernel.vfs._backend import (
     Backend,
     DirEntry,
+    FileHandle,
     FileKind,
     FileStat,
     Parts,
@@ -33,6 +34,8 @@ _FILE_MODE = 0o644
 class _File:
     data: bytearray = field(default_factory=bytearray)
     modified: float = field(default_factory=time.time)
+    handles: int = 0  # open handles: an unlinked file's bytes count until the last closes
+    linked: bool = True
 
 
 @dataclass(eq=False)
@@ -144,7 +147,10 @@ class MemFS(Backend):
         return new
 
     async def write_at(self, parts: Parts, offset: int, data: bytes) -> int:
-        node = self._file(parts)
+        return self.write_node(self._file(parts), offset, data)
+
+    def write_node(self, node: _File, offset: int, data: bytes) -> int:
+        """Write ``data`` at ``offset`` of a file; its size after."""
         old = len(node.data)
         new = max(old, offset + len(data))
         self._check_room(new - old)
@@ -190,16 +196,48 @@ class MemFS(Backend):
         node = self._dir(parts)
         if node.children and not recursive:
             raise _fail(errno.ENOTEMPTY, parts)
-        self._used -= _content(node)
+        for file in _files(node):
+            self._unlink(file)
         del directory.children[name]
         directory.modified = time.time()
 
     async def delete(self, parts: Parts) -> None:
         directory, name = self._parent(parts)
         node = self._file(parts)
-        self._used -= len(node.data)
+        self._unlink(node)
         del directory.children[name]
         directory.modified = time.time()
+
+    def _unlink(self, node: _File) -> None:
+        node.linked = False
+        if not node.handles:
+            self._used -= len(node.data)
+
+    def release(self, node: _File) -> None:
+        """A handle of ``node`` closed; the last one of an unlinked file frees it."""
+        node.handles -= 1
+        if not node.handles and not node.linked:
+            self._used -= len(node.data)
+
+    async def open(
+        self,
+        parts: Parts,
+        *,
+        create: bool = False,
+        exclusive: bool = False,
+        truncate: bool = False,
+    ) -> FileHandle:
+        directory, name = self._parent(parts)
+        node = directory.children.get(name)
+        if node is None:
+            if not create:
+                raise _fail(errno.ENOENT, parts)
+            await self.write(parts, b"", mode=WriteMode.CREATE)
+        elif exclusive:
+            raise _fail(errno.EEXIST, parts)
+        elif truncate:
+            await self.truncate(parts, 0)
+        return _MemHandle(self, self._file(parts))
 
     async def move(self, source: Parts, target: Parts) -> None:
         from_dir, from_name = self._parent(source)
@@ -214,8 +252,30 @@ class MemFS(Backend):
         from_dir.modified = to_dir.modified = time.time()
 
 
-def _content(directory: _Dir) -> int:
-    return sum(
-        _content(node) if isinstance(node, _Dir) else len(node.data)
-        for node in directory.children.values()
-    )
+class _MemHandle(FileHandle):
+    def __init__(self, fs: MemFS, node: _File) -> None:
+        self._fs = fs
+        self._node = node
+        self._open = True
+        node.handles += 1
+
+    async def pread(self, offset: int, size: int) -> bytes:
+        return bytes(self._node.data[offset : offset + size])
+
+    async def pwrite(self, offset: int, data: bytes) -> int:
+        return self._fs.write_node(self._node, offset, data)
+
+    async def size(self) -> int:
+        return len(self._node.data)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._fs.release(self._node)
+
+
+def _files(directory: _Dir) -> list[_File]:
+    found: list[_File] = []
+    for node in directory.children.values():
+        found.extend(_files(node) if isinstance(node, _Dir) else [node])
+    return found
