@@ -34,6 +34,11 @@ class KernelSettings(KernelLocation):
     docker_url: str | None = Field(
         default=None, description="the Docker Engine, for the docker runtime (else DOCKER_HOST)"
     )
+    memory_budget: int | None = Field(
+        default=None,
+        ge=1 << 20,
+        description="bytes the containers' memory limits may add up to (80% of RAM if unset)",
+    )
 
     @property
     def socket_path(self) -> Path:

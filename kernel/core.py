@@ -11,10 +11,12 @@ from kernel.calls import CallContext, CallTable
 from kernel.calls.environ import EnvironCalls
 from kernel.calls.files import FileCalls
 from kernel.calls.ipc import PipeCalls, QueueCalls
+from kernel.calls.memory import MemoryCalls
 from kernel.calls.process import ProcessCalls
 from kernel.calls.system import SystemCalls
 from kernel.events import EventBus
 from kernel.ipc import PipeTable, QueueTable
+from kernel.memory import MemoryBudget
 from kernel.metrics import KernelMetrics
 from kernel.proc import ProcessTable
 from kernel.supervisor import Supervisor
@@ -35,12 +37,16 @@ class Kernel:
     Args:
         extra_calls: further (spec, handler) pairs, for embedding or tests; they join
             the standard catalog.
+        memory_budget: bytes the containers' memory limits may add up to (by default
+            80% of the host's memory).
 
     Raises:
         RuntimeError: a call in the catalog has no handler.
     """
 
-    def __init__(self, *, extra_calls: Iterable[ExtraCall] = ()) -> None:
+    def __init__(
+        self, *, extra_calls: Iterable[ExtraCall] = (), memory_budget: int | None = None
+    ) -> None:
         extra = list(extra_calls)
         catalog = Catalog.of(CATALOG, (spec for spec, _ in extra))
         self.processes = ProcessTable()
@@ -60,17 +66,27 @@ class Kernel:
             metrics=self.metrics,
         ).bind(self.calls)
         self.supervisor = Supervisor(self.processes, publish=self.events.publish)
-        self.process_calls = ProcessCalls(self.processes, self.supervisor)
+        self.memory = MemoryBudget(self.processes, budget=memory_budget)
+        self.process_calls = ProcessCalls(self.processes, self.supervisor, self.memory)
         self.process_calls.bind(self.calls)
         EnvironCalls(self.processes).bind(self.calls)
         self.mounts = MountTable()
         for point in ("/tmp", "/cache"):  # noqa: S108 - the kernel's namespace
             self.mounts.mount(VPath(point), MemFS(capacity=MEMORY_MOUNT_BYTES))
-        FileCalls(self.mounts, self.processes).bind(self.calls)
+        files = FileCalls(self.mounts, self.processes)
+        files.bind(self.calls)
         self.pipes = PipeTable()
         PipeCalls(self.pipes, self.processes).bind(self.calls)
         self.queues = QueueTable()
         QueueCalls(self.queues, self.processes).bind(self.calls)
+        MemoryCalls(
+            self.processes, self.supervisor, self.memory,
+            holders=[
+                (self.pipes.holders, self.pipes.release),
+                (self.queues.holders, self.queues.release),
+                (files.fds.holders, files.fds.release),
+            ],
+        ).bind(self.calls)  # fmt: skip
         for spec, handler in extra:
             self.calls.bind(spec, handler)
         if missing := self.calls.unbound():

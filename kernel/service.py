@@ -128,7 +128,7 @@ class KernelService:
         socket_owner: tuple[int, int] | None = None,
     ) -> None:
         self._settings = settings
-        self._kernel = kernel or Kernel()
+        self._kernel = kernel or Kernel(memory_budget=settings.memory_budget)
         self._owner = socket_owner
 
     async def run(

@@ -7,6 +7,7 @@ from kernel.abi import environ as environ
 from kernel.abi import events as events
 from kernel.abi import files as files
 from kernel.abi import ipc as ipc
+from kernel.abi import memory as memory
 from kernel.abi import process as process
 from kernel.abi import system as system
 from kernel.abi._catalog import CallSpec as CallSpec
@@ -43,7 +44,13 @@ from kernel.abi._messages import parse_reply as parse_reply
 from kernel.abi._messages import parse_request as parse_request
 
 CATALOG = Catalog.of(
-    system.SPECS, environ.SPECS, process.SPECS, events.SPECS, files.SPECS, ipc.SPECS
+    system.SPECS,
+    environ.SPECS,
+    process.SPECS,
+    events.SPECS,
+    files.SPECS,
+    ipc.SPECS,
+    memory.SPECS,
 )
 """Every syscall the kernel offers."""
 

@@ -50,6 +50,7 @@ from kernel.abi.process import (
 )
 from kernel.abi.system import NoArgs
 from kernel.calls._table import CallContext, Caller, CallTable
+from kernel.memory import MemoryBudget
 from kernel.proc import KERNEL_PID, Process, ProcessTable
 from kernel.supervisor import Supervisor
 from sandbox.capabilities import Grant, uncovered
@@ -82,9 +83,12 @@ def _narrowed(policy: Policy, narrowing: LimitsNarrowing, *, call: str) -> Polic
 class ProcessCalls:
     """Creating, watching, controlling and ending processes."""
 
-    def __init__(self, processes: ProcessTable, supervisor: Supervisor) -> None:
+    def __init__(
+        self, processes: ProcessTable, supervisor: Supervisor, memory: MemoryBudget | None = None
+    ) -> None:
         self._processes = processes
         self._supervisor = supervisor
+        self._memory = memory
 
     def bind(self, table: CallTable) -> None:
         """Implement the ``proc.*`` and ``signal.*`` calls in ``table``."""
@@ -151,6 +155,8 @@ class ProcessCalls:
             raise SyscallNotFoundError(msg, code=ErrorCode.ESRCH, call=ctx.spec.name)
         app_id = self._app_of_child(ctx, parent, args.app_id)
         wanted = self._grants_of_child(ctx, policy, args.capabilities, app_id)
+        if args.command is not None and policy is not None and self._memory is not None:
+            self._memory.check(policy.limits.memory)  # ENOMEM past the containers' budget
         process = self._processes.spawn(
             name=args.name, ppid=ppid, app_id=app_id, capabilities=wanted, policy=policy,
             detached=args.detached, env=dict(args.command.env) if args.command else None,

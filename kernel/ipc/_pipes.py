@@ -200,6 +200,10 @@ class PipeTable:
         self.reserved -= pipe.capacity
         pipe.wake()
 
+    def holders(self) -> set[int]:
+        """Every pid a pipe names."""
+        return {pid for p in self._pipes.values() for pid in (p.creator, p.writer, p.reader)}
+
     def release(self, pid: int) -> None:
         """A process exited: the pipes it made go, and its ends of others close."""
         for pipe in list(self._pipes.values()):

@@ -307,6 +307,12 @@ class QueueTable:
         del self._queues[queue.id]
         queue.wake()
 
+    def holders(self) -> set[int]:
+        """Every pid that made a queue or is subscribed to one."""
+        return {q.creator for q in self._queues.values()} | {
+            pid for q in self._queues.values() for pid in q.subscribers
+        }
+
     def release(self, pid: int) -> None:
         """A process exited: its queues go, and its subscriptions."""
         for queue in list(self._queues.values()):

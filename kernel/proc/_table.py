@@ -254,6 +254,12 @@ class ProcessTable:
             )  # fmt: skip
         return list(reversed(found))
 
+    def forget_exited(self) -> int:
+        """Drop the records of exited processes; how many there were."""
+        count = len(self._exited)
+        self._exited.clear()
+        return count
+
     def mark_exited(
         self,
         process: Process,

@@ -83,6 +83,10 @@ class FdTable:
         del self._tables[pid][fd]
         _drop(file)
 
+    def holders(self) -> set[int]:
+        """Every pid with a descriptor table."""
+        return set(self._tables)
+
     def release(self, pid: int) -> None:
         """Close everything ``pid`` holds."""
         for file in self._tables.pop(pid, {}).values():

@@ -13,11 +13,13 @@ import trio
 from kernel.abi import ErrorCode, SyscallError
 from kernel.abi.events import EventKind
 from kernel.client import DataLayout, open_kernel_client
+from kernel.config import KernelSettings
+from kernel.core import Kernel
 from kernel.supervisor import priority_to_weight
 from sandbox.cgroups import CgroupMode, weight_to_shares
 from sandbox.policy import RuntimeName
 from sandbox.runtime import open_runtime
-from tests._support import agentos_env, is_root
+from tests._support import RunningKernel, agentos_env, is_root
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="containers need root")
 
@@ -513,6 +515,24 @@ async def test_a_leftover_that_cannot_be_removed_does_not_keep_the_kernel_down(
         await kernel.stop()
     finally:
         await trio.run_process(["chattr", "-i", str(stuck / "pinned")])
+
+
+async def test_containers_memory_limits_stay_within_the_budget(nursery, data_dir):
+    budget_kernel = RunningKernel(
+        nursery, KernelSettings(data_dir=data_dir), Kernel(memory_budget=300 << 20)
+    )
+    await budget_kernel.start()
+    async with open_kernel_client(budget_kernel.socket) as kernel:
+        first = await spawn(kernel, command=SLEEP)  # standard: 256 MiB of 300
+        assert (await kernel.call("mem.stats"))["committed_bytes"] == 256 << 20
+        with pytest.raises(SyscallError) as refused:
+            await spawn(kernel, command=SLEEP)
+        assert refused.value.code == ErrorCode.ENOMEM
+        small = await spawn(kernel, command=SLEEP, limits={"memory": 32 << 20})  # fits
+        await kernel.call("proc.kill", {"pid": first["pid"]})
+        again = await spawn(kernel, command=SLEEP)
+        for process in (small, again):
+            await kernel.call("proc.kill", {"pid": process["pid"]})
 
 
 async def test_a_kernel_without_a_usable_runtime_serves_and_says_why(spawn_agentos, data_dir):
