@@ -10,12 +10,12 @@ from kernel.abi import CATALOG, CallSpec, Catalog, WireModel
 from kernel.calls import CallContext, CallTable
 from kernel.calls.environ import EnvironCalls
 from kernel.calls.files import FileCalls
-from kernel.calls.ipc import PipeCalls, QueueCalls
+from kernel.calls.ipc import PipeCalls, QueueCalls, ShmCalls
 from kernel.calls.memory import MemoryCalls
 from kernel.calls.process import ProcessCalls
 from kernel.calls.system import SystemCalls
 from kernel.events import EventBus
-from kernel.ipc import PipeTable, QueueTable
+from kernel.ipc import PipeTable, QueueTable, ShmTable
 from kernel.memory import MemoryBudget
 from kernel.metrics import KernelMetrics
 from kernel.proc import ProcessTable
@@ -79,11 +79,14 @@ class Kernel:
         PipeCalls(self.pipes, self.processes).bind(self.calls)
         self.queues = QueueTable()
         QueueCalls(self.queues, self.processes).bind(self.calls)
+        self.segments = ShmTable()
+        ShmCalls(self.segments, self.processes).bind(self.calls)
         MemoryCalls(
             self.processes, self.supervisor, self.memory,
             holders=[
                 (self.pipes.holders, self.pipes.release),
                 (self.queues.holders, self.queues.release),
+                (self.segments.holders, self.segments.release),
                 (files.fds.holders, files.fds.release),
             ],
         ).bind(self.calls)  # fmt: skip

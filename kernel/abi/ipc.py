@@ -1,4 +1,4 @@
-"""``pipe.*`` and ``queue.*``: byte streams and message queues between kernel processes."""
+"""``pipe.*``, ``queue.*``, ``shm.*``: streams, messages and shared memory between processes."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ __all__ = [
     "MAX_PIPE_IO",
     "MAX_QUEUE_CAPACITY",
     "MAX_QUEUE_MESSAGE",
+    "MAX_SEGMENT_BYTES",
     "PIPE_CLOSE",
     "PIPE_CREATE",
     "PIPE_DESTROY",
@@ -31,6 +32,14 @@ __all__ = [
     "QUEUE_STATS",
     "QUEUE_SUBSCRIBE",
     "QUEUE_UNSUBSCRIBE",
+    "SHM_ATTACH",
+    "SHM_CREATE",
+    "SHM_DESTROY",
+    "SHM_DETACH",
+    "SHM_READ",
+    "SHM_STATS",
+    "SHM_WRITE",
+    "AppAccess",
     "PipeCreateArgs",
     "PipeIdArgs",
     "PipeInfo",
@@ -50,6 +59,16 @@ __all__ = [
     "QueueStatsArgs",
     "QueueStatsResult",
     "QueueType",
+    "ShmAttachArgs",
+    "ShmAttachResult",
+    "ShmCreateArgs",
+    "ShmIdArgs",
+    "ShmInfo",
+    "ShmReadArgs",
+    "ShmReadResult",
+    "ShmStatsArgs",
+    "ShmStatsResult",
+    "ShmWriteArgs",
 ]
 
 MAX_PIPE_IO = 1 << 20
@@ -315,7 +334,134 @@ QUEUE_STATS = CallSpec(
     QueueStatsResult, Capability.SYSTEM_INFO,
 )  # fmt: skip
 
-SPECS = (
+_QUEUE_SPECS = (
     *_PIPE_SPECS, QUEUE_CREATE, QUEUE_SEND, QUEUE_RECEIVE, QUEUE_SUBSCRIBE, QUEUE_UNSUBSCRIBE,
     QUEUE_CLOSE, QUEUE_DESTROY, QUEUE_STATS,
+)  # fmt: skip
+
+
+# ----------------------------------------------------------------------- shared memory
+
+MAX_SEGMENT_BYTES = 100 << 20
+
+
+class AppAccess(enum.StrEnum):
+    """What the other processes of a segment's app may do with it."""
+
+    NONE = "none"
+    READ = "read"
+    WRITE = "write"
+
+
+class ShmCreateArgs(WireModel):
+    """Arguments of ``shm.create``."""
+
+    size: int = Field(ge=1, le=MAX_SEGMENT_BYTES)
+    app_access: WireEnum[AppAccess] = Field(
+        default=AppAccess.NONE,
+        description="for its creator's app; the creator and its descendants may always write",
+    )
+
+
+class ShmInfo(WireModel):
+    """One segment."""
+
+    shm_id: int
+    creator_pid: int
+    size: int
+    app_access: WireEnum[AppAccess]
+    attached: dict[str, str] = Field(description="pid -> 'read' or 'write'")
+
+
+class ShmAttachArgs(WireModel):
+    """Arguments of ``shm.attach``."""
+
+    shm_id: int = Field(ge=1)
+    read_only: bool = False
+    pass_fd: bool = Field(
+        default=True, description="send a descriptor to map it with the reply (SCM_RIGHTS)"
+    )
+
+
+class ShmAttachResult(WireModel):
+    """Result of ``shm.attach``."""
+
+    shm_id: int
+    size: int
+    read_only: bool
+    fd_passed: bool = Field(description="a descriptor came with this reply")
+
+
+class ShmIdArgs(WireModel):
+    """A call on one segment."""
+
+    shm_id: int = Field(ge=1)
+
+
+class ShmReadArgs(WireModel):
+    """Arguments of ``shm.read``."""
+
+    shm_id: int = Field(ge=1)
+    offset: int = Field(default=0, ge=0)
+    size: int = Field(ge=0, le=MAX_PIPE_IO * 8)
+
+
+class ShmReadResult(WireModel):
+    """Result of ``shm.read``."""
+
+    data: bytes
+
+
+class ShmWriteArgs(WireModel):
+    """Arguments of ``shm.write``."""
+
+    shm_id: int = Field(ge=1)
+    offset: int = Field(default=0, ge=0)
+    data: bytes = Field(max_length=MAX_PIPE_IO * 8)
+
+
+class ShmStatsArgs(WireModel):
+    """Arguments of ``shm.stats``."""
+
+    shm_id: int | None = Field(default=None, ge=1, description="one segment; else those visible")
+
+
+class ShmStatsResult(WireModel):
+    """Result of ``shm.stats``."""
+
+    segments: list[ShmInfo]
+    reserved_bytes: int
+    budget_bytes: int
+
+
+SHM_CREATE = CallSpec(
+    "shm.create", "Make a shared memory segment (a sealed memfd).", ShmCreateArgs, ShmInfo,
+    Capability.SEND_MESSAGE,
+)  # fmt: skip
+SHM_ATTACH = CallSpec(
+    "shm.attach", "Attach to a segment, as allowed; a descriptor to map it comes along.",
+    ShmAttachArgs, ShmAttachResult, Capability.RECEIVE_MESSAGE,
+)  # fmt: skip
+SHM_DETACH = CallSpec(
+    "shm.detach", "Detach from a segment.", ShmIdArgs, NoArgs, Capability.RECEIVE_MESSAGE
+)
+SHM_READ = CallSpec(
+    "shm.read", "Read an attached segment through the kernel.", ShmReadArgs, ShmReadResult,
+    Capability.RECEIVE_MESSAGE,
+)  # fmt: skip
+SHM_WRITE = CallSpec(
+    "shm.write", "Write a segment attached read-write, through the kernel.", ShmWriteArgs,
+    NoArgs, Capability.SEND_MESSAGE,
+)  # fmt: skip
+SHM_DESTROY = CallSpec(
+    "shm.destroy", "Remove a segment the caller made.", ShmIdArgs, NoArgs,
+    Capability.SEND_MESSAGE,
+)  # fmt: skip
+SHM_STATS = CallSpec(
+    "shm.stats", "Segments the caller may attach to, and the global budget.", ShmStatsArgs,
+    ShmStatsResult, Capability.SYSTEM_INFO,
+)  # fmt: skip
+
+SPECS = (
+    *_QUEUE_SPECS, SHM_CREATE, SHM_ATTACH, SHM_DETACH, SHM_READ, SHM_WRITE, SHM_DESTROY, SHM_STATS
 )  # fmt: skip

@@ -105,6 +105,9 @@ class CallContext:
     _emit: Emit | None = None
     cancel_request: Callable[[int], bool] | None = None
     """Cancel another request in flight on the caller's connection (None: no connection)."""
+    send_fd: Callable[[int], None] | None = None
+    """Hand a descriptor to the caller with the final reply (SCM_RIGHTS); the connection
+    owns it from then on (None: no connection that can carry one)."""
 
     async def emit(self, item: WireModel) -> None:
         """Send one item of a streaming call to the caller.
@@ -172,11 +175,12 @@ class CallTable:
         *,
         act_as: ActAs | None = None,
         cancel_request: Callable[[int], bool] | None = None,
+        send_fd: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """Run one request for ``caller`` and return its wire result.
 
         ``cancel_request`` is how the request's connection cancels another of its
-        requests (``sys.cancel``).
+        requests (``sys.cancel``); ``send_fd`` how it passes a descriptor with the reply.
 
         A request naming ``as_pid`` runs as the caller ``act_as`` makes of it (without
         ``act_as``, ``as_pid`` may only name the caller itself); a refusal there is a
@@ -198,7 +202,7 @@ class CallTable:
         outcome = _CANCELLED  # unless it returns or raises an Exception
         try:
             result = await self._run(
-                caller, spec, request, emit, act_as or own_pid_only, cancel_request
+                caller, spec, request, emit, act_as or own_pid_only, cancel_request, send_fd
             )
         except Exception as exc:
             outcome = error_code(exc).value
@@ -219,6 +223,7 @@ class CallTable:
         emit: Callable[[Mapping[str, Any]], Awaitable[None]],
         act_as: ActAs,
         cancel_request: Callable[[int], bool] | None,
+        send_fd: Callable[[int], None] | None,
     ) -> dict[str, Any]:
         handler = self._handlers.get(request.call)
         if spec is None or handler is None:
@@ -247,8 +252,9 @@ class CallTable:
             await emit(item.to_wire())
 
         context = CallContext(
-            caller, spec, emit_item if spec.streaming else None, cancel_request=cancel_request
-        )
+            caller, spec, emit_item if spec.streaming else None,
+            cancel_request=cancel_request, send_fd=send_fd,
+        )  # fmt: skip
         try:
             result = await handler(context, args)
         except Exception as exc:

@@ -1,4 +1,4 @@
-"""Handlers of ``pipe.*`` and ``queue.*``: who may use which pipe and queue."""
+"""Handlers of ``pipe.*``, ``queue.*`` and ``shm.*``: who may use which of them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,14 @@ from kernel.abi.ipc import (
     QUEUE_STATS,
     QUEUE_SUBSCRIBE,
     QUEUE_UNSUBSCRIBE,
+    SHM_ATTACH,
+    SHM_CREATE,
+    SHM_DESTROY,
+    SHM_DETACH,
+    SHM_READ,
+    SHM_STATS,
+    SHM_WRITE,
+    AppAccess,
     PipeCreateArgs,
     PipeIdArgs,
     PipeInfo,
@@ -36,13 +44,23 @@ from kernel.abi.ipc import (
     QueueSendResult,
     QueueStatsArgs,
     QueueStatsResult,
+    ShmAttachArgs,
+    ShmAttachResult,
+    ShmCreateArgs,
+    ShmIdArgs,
+    ShmInfo,
+    ShmReadArgs,
+    ShmReadResult,
+    ShmStatsArgs,
+    ShmStatsResult,
+    ShmWriteArgs,
 )
 from kernel.abi.system import NoArgs
 from kernel.calls._table import CallContext, CallTable
-from kernel.ipc import Pipe, PipeTable, Queue, QueueTable
+from kernel.ipc import Pipe, PipeTable, Queue, QueueTable, Segment, ShmTable
 from kernel.proc import KERNEL_PID, ProcessTable
 
-__all__ = ["PipeCalls", "QueueCalls"]
+__all__ = ["PipeCalls", "QueueCalls", "ShmCalls"]
 
 
 def _info(pipe: Pipe) -> PipeInfo:
@@ -281,4 +299,130 @@ class QueueCalls:
         return QueueStatsResult(
             queues=[_queue_info(q) for q in queues], held_bytes=self.queues.held,
             budget_bytes=self.queues.budget,
+        )  # fmt: skip
+
+
+def _shm_info(segment: Segment) -> ShmInfo:
+    return ShmInfo(
+        shm_id=segment.id, creator_pid=segment.creator, size=segment.size,
+        app_access=AppAccess(segment.app_access),
+        attached={str(pid): "read" if ro else "write" for pid, ro in segment.attached.items()},
+    )  # fmt: skip
+
+
+class ShmCalls:
+    """Shared memory segments for the processes of ``processes``.
+
+    The creator and its descendants may attach read-write; the other processes of the
+    creator's app as the segment's ``app_access`` says; nobody else.
+    """
+
+    def __init__(self, segments: ShmTable, processes: ProcessTable) -> None:
+        self.segments = segments
+        self._processes = processes
+        processes.on_exit(segments.release)
+
+    def bind(self, table: CallTable) -> None:
+        """Implement the calls in ``table``."""
+        table.bind(SHM_CREATE, self.create)
+        table.bind(SHM_ATTACH, self.attach)
+        table.bind(SHM_DETACH, self.detach)
+        table.bind(SHM_READ, self.read)
+        table.bind(SHM_WRITE, self.write)
+        table.bind(SHM_DESTROY, self.destroy)
+        table.bind(SHM_STATS, self.stats)
+
+    def _access(self, ctx: CallContext, segment: Segment) -> AppAccess:
+        caller = ctx.caller
+        if caller.capabilities is None or self._processes.is_within(caller.pid, segment.creator):
+            return AppAccess.WRITE
+        process = self._processes.find(caller.pid)
+        if segment.app_id is not None and process.app_id == segment.app_id:
+            return AppAccess(segment.app_access)
+        return AppAccess.NONE
+
+    def _attached(self, ctx: CallContext, shm_id: int, *, writing: bool) -> Segment:
+        """The segment, if the caller is attached to it (read-write when ``writing``)."""
+        segment = self.segments.get(shm_id)
+        if ctx.caller.capabilities is None and ctx.caller.pid == KERNEL_PID:
+            return segment
+        read_only = segment.attached.get(ctx.caller.pid)
+        if read_only is None or (writing and read_only):
+            how = "read-write" if writing else "at all"
+            msg = f"process {ctx.caller.pid} is not attached to segment {shm_id} {how}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        return segment
+
+    async def create(self, ctx: CallContext, args: ShmCreateArgs) -> ShmInfo:
+        """``shm.create``."""
+        if ctx.caller.pid == KERNEL_PID:
+            msg = "segments belong to processes: act as one with as_pid"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        segment = self.segments.create(
+            creator=ctx.caller.pid, app_id=self._processes.get(ctx.caller.pid).app_id,
+            size=args.size, app_access=args.app_access,
+        )  # fmt: skip
+        return _shm_info(segment)
+
+    async def attach(self, ctx: CallContext, args: ShmAttachArgs) -> ShmAttachResult:
+        """``shm.attach``: as the caller is allowed; with a descriptor to map it."""
+        segment = self.segments.get(args.shm_id)
+        access = self._access(ctx, segment)
+        wanted = AppAccess.READ if args.read_only else AppAccess.WRITE
+        if access is AppAccess.NONE or (wanted is AppAccess.WRITE and access is AppAccess.READ):
+            msg = f"process {ctx.caller.pid} may not attach to segment {segment.id} to {wanted}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        if ctx.caller.pid != KERNEL_PID:
+            segment.attached[ctx.caller.pid] = args.read_only
+        passed = False
+        if args.pass_fd and ctx.send_fd is not None:
+            ctx.send_fd(self.segments.descriptor(segment, read_only=args.read_only))
+            passed = True
+        return ShmAttachResult(
+            shm_id=segment.id, size=segment.size, read_only=args.read_only, fd_passed=passed
+        )
+
+    async def detach(self, ctx: CallContext, args: ShmIdArgs) -> NoArgs:
+        """``shm.detach``."""
+        segment = self.segments.get(args.shm_id)
+        if segment.attached.pop(ctx.caller.pid, None) is None:
+            msg = f"process {ctx.caller.pid} is not attached to segment {segment.id}"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+        return NoArgs()
+
+    async def read(self, ctx: CallContext, args: ShmReadArgs) -> ShmReadResult:
+        """``shm.read``."""
+        segment = self._attached(ctx, args.shm_id, writing=False)
+        return ShmReadResult(data=self.segments.read(segment, args.offset, args.size))
+
+    async def write(self, ctx: CallContext, args: ShmWriteArgs) -> NoArgs:
+        """``shm.write``."""
+        segment = self._attached(ctx, args.shm_id, writing=True)
+        self.segments.write(segment, args.offset, args.data)
+        return NoArgs()
+
+    async def destroy(self, ctx: CallContext, args: ShmIdArgs) -> NoArgs:
+        """``shm.destroy``: its creator's."""
+        segment = self.segments.get(args.shm_id)
+        if ctx.caller.capabilities is not None and ctx.caller.pid != segment.creator:
+            msg = f"only process {segment.creator} may destroy segment {segment.id}"
+            raise SyscallPermissionError(msg, call=ctx.spec.name)
+        self.segments.destroy(segment)
+        return NoArgs()
+
+    async def stats(self, ctx: CallContext, args: ShmStatsArgs) -> ShmStatsResult:
+        """``shm.stats``: one segment, or all the caller may attach to."""
+        if args.shm_id is not None:
+            segment = self.segments.get(args.shm_id)
+            if self._access(ctx, segment) is AppAccess.NONE:
+                msg = f"segment {segment.id} is not the caller's to see"
+                raise SyscallPermissionError(msg, call=ctx.spec.name)
+            segments = [segment]
+        else:
+            segments = [
+                s for s in self.segments.segments() if self._access(ctx, s) is not AppAccess.NONE
+            ]
+        return ShmStatsResult(
+            segments=[_shm_info(s) for s in segments], reserved_bytes=self.segments.reserved,
+            budget_bytes=self.segments.budget,
         )  # fmt: skip

@@ -14,13 +14,16 @@ on that socket acts as the process itself (``AGENTOS_PID``) with its capabilitie
 What it may call is what its policy grants (the built-in ones: files, system
 information, time, messages). A call that fails raises :class:`KernelError` with the
 POSIX code (``EPERM``...); ``.stream()`` makes streaming calls (a stream left early is
-cancelled in the kernel, ``sys.cancel``). This module needs only
+cancelled in the kernel, ``sys.cancel``); ``.attach_shm(id)`` maps a shared memory
+segment's pages, zero copy. This module needs only
 the standard library (Python 3.8+) and msgpack; one call is in flight at a time on a
 connection (open more for more).
 """
 
 from __future__ import annotations
 
+import array
+import mmap
 import os
 import socket
 import struct
@@ -35,6 +38,7 @@ __all__ = ["SOCKET_PATH", "Kernel", "KernelError", "connect"]
 SOCKET_PATH = "/run/agentos/kernel.sock"
 _HEADER = struct.Struct(">I")
 _MAX_FRAME = 16 * 1024 * 1024
+_FD_BYTES = array.array("i").itemsize
 
 
 class KernelError(Exception):
@@ -53,6 +57,7 @@ class Kernel:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._next_id = 1
+        self._fds: list[int] = []  # descriptors received, in order, not yet claimed
         pid = os.environ.get("AGENTOS_PID", "")
         self.pid = int(pid) if pid.isdigit() else None
         """This process's kernel pid, if the kernel started it."""
@@ -69,7 +74,10 @@ class Kernel:
         self.close()
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and any descriptor received and not claimed)."""
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
         self._sock.close()
 
     def call(self, name: str, args: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Any:
@@ -139,10 +147,33 @@ class Kernel:
             _result(reply)  # a connection-level error: raises
         return dict(reply)
 
+    def attach_shm(self, shm_id: int, *, read_only: bool = False) -> mmap.mmap:
+        """Attach to a shared memory segment and map its pages (``shm.attach``).
+
+        Raises:
+            KernelError: the kernel refused, or sent no descriptor.
+        """
+        result = self.call("shm.attach", shm_id=shm_id, read_only=read_only)
+        if not result.get("fd_passed") or not self._fds:
+            msg = "the kernel sent no descriptor for the segment"
+            raise KernelError("EIO", msg)
+        fd = self._fds.pop(0)
+        try:
+            access = mmap.ACCESS_READ if read_only else mmap.ACCESS_WRITE
+            return mmap.mmap(fd, int(result["size"]), access=access)
+        finally:
+            os.close(fd)
+
     def _read(self, size: int) -> bytes:
         chunks = []
         while size:
-            chunk = self._sock.recv(min(size, 1 << 20))
+            chunk, ancillary, _flags, _address = self._sock.recvmsg(
+                min(size, 1 << 20), socket.CMSG_SPACE(_FD_BYTES * 4)
+            )
+            for level, kind, data in ancillary:  # descriptors the kernel passed (shm)
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    usable = len(data) - len(data) % _FD_BYTES
+                    self._fds.extend(array.array("i", data[:usable]))
             if not chunk:
                 msg = "the kernel closed the connection"
                 raise KernelError("ECONNRESET", msg)

@@ -11,7 +11,11 @@ cancelled: a client must keep the connection open while it waits for replies.
 
 from __future__ import annotations
 
+import array
+import contextlib
 import logging
+import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,9 +45,19 @@ __all__ = ["Connection", "linger_close"]
 
 logger = logging.getLogger("agentos.kernel.server")
 
+_Outgoing = tuple[bytes, list[int]]
+"""A frame, and the descriptors to pass with it."""
+
 _RECEIVE_BYTES = 64 * 1024
 _OUTBOX_FRAMES = 64
 _DRAIN_SECONDS = 5.0
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
 
 
 async def linger_close(stream: trio.abc.HalfCloseableStream, *, seconds: float = 1.0) -> None:
@@ -84,7 +98,7 @@ class Connection:
         self._max_frame = max_frame_bytes
         self._slots = trio.Semaphore(max_in_flight)
         self._in_flight: dict[int, trio.CancelScope] = {}
-        self._outbox_send, self._outbox_recv = trio.open_memory_channel[bytes](_OUTBOX_FRAMES)
+        self._outbox_send, self._outbox_recv = trio.open_memory_channel[_Outgoing](_OUTBOX_FRAMES)
 
     async def run(self) -> None:
         """Serve until EOF, a fatal protocol error, or a broken peer; then close."""
@@ -96,7 +110,7 @@ class Connection:
                     fatal = await self._read_loop(handlers)
                     handlers.cancel_scope.cancel()
                 if fatal is not None:
-                    await self._outbox_send.send(self._encode(fatal))
+                    await self._outbox_send.send((self._encode(fatal), []))
                 await self._outbox_send.aclose()
                 outer.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
         finally:
@@ -154,21 +168,27 @@ class Connection:
     async def _serve(self, request: Request) -> None:
         # The slot is held until the reply is queued: a peer that does not read its
         # replies fills the outbox, and then the reader stops taking new requests.
+        fds: list[int] = []  # descriptors the call hands over with its reply
         try:
             scope = self._in_flight[request.id]
             try:
                 with scope:
-                    reply = await self._run_call(request)
+                    reply = await self._run_call(request, fds)
                 if scope.cancelled_caught:
                     message = f"{request.call} was cancelled by sys.cancel"
                     reply = error_reply(request.id, ErrorCode.ECANCELED, message)
             finally:
                 del self._in_flight[request.id]
-            await self._outbox_send.send(self._encode(reply, call=request.call))
+            if not reply.get("ok"):
+                _close_all(fds)
+            outgoing = (self._encode(reply, call=request.call), fds)
+            fds = []  # the writer owns them now
+            await self._outbox_send.send(outgoing)
         finally:
+            _close_all(fds)
             self._slots.release()
 
-    async def _run_call(self, request: Request) -> dict[str, Any]:
+    async def _run_call(self, request: Request, fds: list[int]) -> dict[str, Any]:
         async def emit(item: Mapping[str, Any]) -> None:
             try:
                 frame = encode_frame(item_reply(request.id, item), max_bytes=self._max_frame)
@@ -176,12 +196,12 @@ class Connection:
                 raise SyscallInvalidArgumentError(
                     f"stream item too large: {exc}", code=ErrorCode.EMSGSIZE
                 ) from None
-            await self._outbox_send.send(frame)
+            await self._outbox_send.send((frame, []))
 
         try:
             result = await self._table.dispatch(
                 self._caller, request, emit, act_as=self._act_as,
-                cancel_request=self._cancel_request,
+                cancel_request=self._cancel_request, send_fd=fds.append,
             )  # fmt: skip
         except SyscallError as exc:
             return error_reply(request.id, exc.code, exc.message, exc.details)
@@ -205,12 +225,23 @@ class Connection:
             return encode_frame(error_reply(reply["id"], ErrorCode.EIO, message))
 
     async def _send(self, reply: dict[str, Any]) -> None:
-        await self._outbox_send.send(self._encode(reply))
+        await self._outbox_send.send((self._encode(reply), []))
 
     async def _write_loop(self, cancel_scope: trio.CancelScope) -> None:
         try:
-            async for frame in self._outbox_recv:
-                await self._stream.send_all(frame)
+            async for frame, fds in self._outbox_recv:
+                if not fds or not isinstance(self._stream, trio.SocketStream):
+                    _close_all(fds)  # a stream that is no Unix socket carries none
+                    await self._stream.send_all(frame)
+                    continue
+                try:  # the descriptors travel with the frame's first bytes
+                    rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                    sent = await self._stream.socket.sendmsg([frame], rights)
+                except OSError as exc:
+                    raise trio.BrokenResourceError from exc
+                finally:
+                    _close_all(fds)
+                await self._stream.send_all(frame[sent:])
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             logger.debug("peer of uid %d went away before its replies", self._caller.uid)
             cancel_scope.cancel()

@@ -435,6 +435,30 @@ async def test_streams_left_early_are_cancelled_in_the_kernel(kernel, running_ke
     await kernel.call("proc.kill", {"pid": info["pid"]})
 
 
+MAPPER = r"""
+import agentos_kernel
+with agentos_kernel.connect() as k:
+    pages = k.attach_shm(SHM)
+    seen = bytes(pages[:12])
+    pages[100:111] = b"from inside"
+    pages.close()
+print(seen.decode())
+"""
+
+
+async def test_a_sandboxed_process_maps_a_segments_pages(kernel):
+    info = await spawn(kernel, command=SLEEP)
+    shm = (await kernel.call("shm.create", {"size": 4096}, as_pid=info["pid"]))["shm_id"]
+    await kernel.call("shm.write", {"shm_id": shm, "data": b"from outside"})
+    code = MAPPER.replace("SHM", str(shm))
+    result, out, err = await exec_in(kernel, info["pid"], ["python3", "-c", code])
+    assert (result["exit_code"], out, err) == (0, b"from outside\n", b"")
+    inside = await kernel.call("shm.read", {"shm_id": shm, "offset": 100, "size": 11})
+    assert inside["data"] == b"from inside"  # written through the mapping, not a call
+    await kernel.call("proc.kill", {"pid": info["pid"]})
+    assert (await kernel.call("shm.stats"))["segments"] == []
+
+
 async def test_the_admin_acts_for_a_process_with_its_authority_alone(kernel):
     process = await spawn(kernel, "viewer", capabilities=["system_info"])
     target = await spawn(kernel, "target")
