@@ -40,7 +40,9 @@ __all__ = [
     "SHM_STATS",
     "SHM_WRITE",
     "AppAccess",
+    "PipeCloseArgs",
     "PipeCreateArgs",
+    "PipeEnd",
     "PipeIdArgs",
     "PipeInfo",
     "PipeReadArgs",
@@ -106,6 +108,22 @@ class PipeIdArgs(WireModel):
     """A call on one pipe."""
 
     pipe_id: int = Field(ge=1)
+
+
+class PipeEnd(enum.StrEnum):
+    """One end of a pipe."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class PipeCloseArgs(WireModel):
+    """Arguments of ``pipe.close``."""
+
+    pipe_id: int = Field(ge=1)
+    end: WireEnum[PipeEnd] | None = Field(
+        default=None, description="which end; every end the caller holds if None"
+    )
 
 
 class PipeWriteArgs(WireModel):
@@ -176,8 +194,8 @@ PIPE_READ = CallSpec(
 )
 PIPE_CLOSE = CallSpec(
     name="pipe.close",
-    summary="Close the caller's end of a pipe.",
-    args=PipeIdArgs,
+    summary="Close the caller's end (or ends) of a pipe.",
+    args=PipeCloseArgs,
     result=PipeInfo,
     capability=Capability.SEND_MESSAGE,
 )

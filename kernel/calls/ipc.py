@@ -26,7 +26,9 @@ from kernel.abi.ipc import (
     SHM_STATS,
     SHM_WRITE,
     AppAccess,
+    PipeCloseArgs,
     PipeCreateArgs,
+    PipeEnd,
     PipeIdArgs,
     PipeInfo,
     PipeReadArgs,
@@ -141,15 +143,18 @@ class PipeCalls:
         )
         return PipeReadResult(data=data, eof=not data and pipe.write_closed)
 
-    async def close(self, ctx: CallContext, args: PipeIdArgs) -> PipeInfo:
-        """``pipe.close``: the caller's end (the admin acting as itself closes both)."""
+    async def close(self, ctx: CallContext, args: PipeCloseArgs) -> PipeInfo:
+        """``pipe.close``: the caller's end or ends (the admin as itself: those asked)."""
         pipe = self._pipe(ctx, args.pipe_id, "writer", "reader")
+        writer = args.end in (None, PipeEnd.WRITE)
+        reader = args.end in (None, PipeEnd.READ)
         if ctx.caller.capabilities is None and ctx.caller.pid == KERNEL_PID:
-            self.pipes.close(pipe, pipe.writer)
-            if not pipe.destroyed:
-                self.pipes.close(pipe, pipe.reader)
+            if writer:
+                self.pipes.close(pipe, pipe.writer, reader=False)
+            if reader and not pipe.destroyed:
+                self.pipes.close(pipe, pipe.reader, writer=False)
         else:
-            self.pipes.close(pipe, ctx.caller.pid)
+            self.pipes.close(pipe, ctx.caller.pid, writer=writer, reader=reader)
         return _info(pipe)
 
     async def destroy(self, ctx: CallContext, args: PipeIdArgs) -> NoArgs:

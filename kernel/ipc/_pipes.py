@@ -172,18 +172,20 @@ class PipeTable:
         msg = f"nothing came through pipe {pipe.id} in {within} s"
         raise SyscallTimeoutError(msg)
 
-    def close(self, pipe: Pipe, pid: int) -> None:
-        """Close ``pid``'s end (or both, if it holds both).
+    def close(self, pipe: Pipe, pid: int, *, writer: bool = True, reader: bool = True) -> None:
+        """Close ``pid``'s ends among those asked for (both by default).
 
         Raises:
-            SyscallPermissionError: EPERM, it holds neither end.
+            SyscallPermissionError: EPERM, it holds none of them.
         """
-        if pid not in (pipe.writer, pipe.reader):
-            msg = f"process {pid} holds no end of pipe {pipe.id}"
+        closes_writer = writer and pid == pipe.writer
+        closes_reader = reader and pid == pipe.reader
+        if not (closes_writer or closes_reader):
+            msg = f"process {pid} holds no such end of pipe {pipe.id}"
             raise SyscallPermissionError(msg)
-        if pid == pipe.writer:
+        if closes_writer:
             pipe.write_closed = True
-        if pid == pipe.reader:
+        if closes_reader:
             pipe.read_closed = True
             pipe.buffer.clear()  # nobody will read it
         pipe.wake()

@@ -587,6 +587,16 @@ async def test_a_limit_the_cgroup_refuses_at_is_published(kernel, running_kernel
     await kernel.call("proc.kill", {"pid": info["pid"]})
 
 
+async def kill_or_state(kernel, pid):
+    """Kill ``pid``; if it ended meanwhile (ESRCH), how it ended."""
+    try:
+        return await kernel.call("proc.kill", {"pid": pid})
+    except SyscallError as exc:
+        if exc.code != ErrorCode.ESRCH:
+            raise
+    return await kernel.call("proc.state", {"pid": pid})
+
+
 async def test_a_spawn_whose_caller_leaves_midway_leaves_nothing_untracked(kernel, running_kernel):
     runtime = runtime_of(running_kernel)
     for delay in (0.01, 0.03, 0.1, 0.3):
@@ -603,7 +613,8 @@ async def test_a_spawn_whose_caller_leaves_midway_leaves_nothing_untracked(kerne
                     break
                 await trio.sleep(0.05)
         for process in live:
-            await kernel.call("proc.kill", {"pid": process["pid"]})
+            final = await kill_or_state(kernel, process["pid"])
+            assert final["exit_reason"] in ("failed", "killed")
     assert await runtime.list_ids() == []
     assert list(runtime.bundles.iterdir()) == []
     assert os.listdir(running_kernel.settings.layout.kernel_dir / "procs") == ["python"]

@@ -149,3 +149,16 @@ async def test_what_a_process_held_goes_when_it_exits():
     assert kernel.pipes.reserved == 0
     assert await code_of(kernel, ADMIN, "pipe.stats", pipe_id=mine) == ErrorCode.ENOENT
     assert await code_of(kernel, ADMIN, "pipe.stats", pipe_id=theirs["pipe_id"]) == ErrorCode.ENOENT
+
+
+async def test_a_process_holding_both_ends_closes_one_at_a_time():
+    kernel = Kernel()
+    me, _ = await family(kernel)
+    pid = (await dispatch(kernel, me, "pipe.create"))["pipe_id"]  # writer and reader: me
+    await dispatch(kernel, me, "pipe.write", pipe_id=pid, data=b"to myself")
+    info = await dispatch(kernel, me, "pipe.close", pipe_id=pid, end="write")
+    assert (info["write_closed"], info["read_closed"]) == (True, False)
+    assert (await dispatch(kernel, me, "pipe.read", pipe_id=pid))["data"] == b"to myself"
+    assert (await dispatch(kernel, me, "pipe.read", pipe_id=pid))["eof"] is True
+    await dispatch(kernel, me, "pipe.close", pipe_id=pid, end="read")
+    assert kernel.pipes.pipes() == []  # both ends closed: gone
