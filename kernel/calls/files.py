@@ -384,7 +384,7 @@ class FileCalls:
         mount, parts = self._route(path, writing=writable)
         creating = mode[0] in "wa"
         handle = await mount.backend.open(
-            parts, create=creating, exclusive=creating and args.exclusive,
+            parts, writable=writable, create=creating, exclusive=creating and args.exclusive,
             truncate=mode[0] == "w",
         )  # fmt: skip
         file = OpenFile(handle, path, readable, writable, append=mode[0] == "a")

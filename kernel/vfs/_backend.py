@@ -155,6 +155,7 @@ class Backend(abc.ABC):
         self,
         parts: Parts,
         *,
+        writable: bool = True,
         create: bool = False,
         exclusive: bool = False,
         truncate: bool = False,

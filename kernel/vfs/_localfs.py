@@ -277,11 +277,12 @@ class LocalFS(Backend):
         self,
         parts: Parts,
         *,
+        writable: bool = True,
         create: bool = False,
         exclusive: bool = False,
         truncate: bool = False,
     ) -> FileHandle:
-        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK
+        flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK
         if create:
             flags |= os.O_CREAT | (os.O_EXCL if exclusive else 0)
 

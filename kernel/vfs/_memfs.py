@@ -223,6 +223,7 @@ class MemFS(Backend):
         self,
         parts: Parts,
         *,
+        writable: bool = True,
         create: bool = False,
         exclusive: bool = False,
         truncate: bool = False,
@@ -237,6 +238,7 @@ class MemFS(Backend):
             raise _fail(errno.EEXIST, parts)
         elif truncate:
             await self.truncate(parts, 0)
+        del writable  # the descriptor layer keeps a read-only one from writing
         return _MemHandle(self, self._file(parts))
 
     async def move(self, source: Parts, target: Parts) -> None:

@@ -1,6 +1,7 @@
 """fd.* through the call table: offsets, dup, append, open files outliving their names."""
 
 import pytest
+import trio
 
 from kernel.abi import ErrorCode
 from kernel.core import Kernel
@@ -105,3 +106,19 @@ async def test_descriptors_are_bounded_and_closed_when_their_process_exits(kerne
     await dispatch(kernel, ADMIN, "proc.kill", pid=me.pid)
     mounts = (await dispatch(kernel, ADMIN, "fs.mounts"))["mounts"]
     assert {m["point"]: m["used_bytes"] for m in mounts}["/tmp"] == 0
+
+
+async def test_a_file_the_host_keeps_unwritable_still_opens_for_reading(kernel, tmp_path):
+    pinned = tmp_path / "storage" / "pinned"
+    pinned.write_bytes(b"read me")
+    await trio.run_process(["chattr", "+i", str(pinned)])  # not even root may write it
+    try:
+        me = await process(kernel, *FILES)
+        fd = (await dispatch(kernel, me, "fd.open", path="/storage/pinned"))["fd"]
+        assert (await dispatch(kernel, me, "fd.read", fd=fd))["data"] == b"read me"
+        assert await code_of(
+            kernel, me, "fd.open", path="/storage/pinned", mode="r+"
+        ) == ErrorCode.EPERM  # fmt: skip
+        await dispatch(kernel, me, "fd.close", fd=fd)
+    finally:
+        await trio.run_process(["chattr", "-i", str(pinned)])
