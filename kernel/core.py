@@ -13,12 +13,14 @@ from kernel.calls.files import FileCalls
 from kernel.calls.ipc import PipeCalls, QueueCalls, ShmCalls
 from kernel.calls.memory import MemoryCalls
 from kernel.calls.process import ProcessCalls
+from kernel.calls.sched import SchedCalls
 from kernel.calls.system import SystemCalls
 from kernel.events import EventBus
 from kernel.ipc import PipeTable, QueueTable, ShmTable
 from kernel.memory import MemoryBudget
 from kernel.metrics import KernelMetrics
 from kernel.proc import ProcessTable
+from kernel.sched import Scheduler
 from kernel.supervisor import Supervisor
 from kernel.vfs import MemFS, MountTable, VPath
 from sandbox import installed_version
@@ -65,7 +67,10 @@ class Kernel:
             events=self.events,
             metrics=self.metrics,
         ).bind(self.calls)
-        self.supervisor = Supervisor(self.processes, publish=self.events.publish)
+        self.scheduler = Scheduler(self.processes)
+        self.supervisor = Supervisor(
+            self.processes, publish=self.events.publish, scheduler=self.scheduler
+        )
         self.memory = MemoryBudget(self.processes, budget=memory_budget)
         self.process_calls = ProcessCalls(self.processes, self.supervisor, self.memory)
         self.process_calls.bind(self.calls)
@@ -90,6 +95,7 @@ class Kernel:
                 (files.fds.holders, files.fds.release),
             ],
         ).bind(self.calls)  # fmt: skip
+        SchedCalls(self.scheduler, self.processes, self.supervisor).bind(self.calls)
         for spec, handler in extra:
             self.calls.bind(spec, handler)
         if missing := self.calls.unbound():

@@ -42,14 +42,15 @@ from kernel.abi.process import (
 from kernel.calls import Caller, CallTable
 from kernel.client import agentos_kernel
 from kernel.proc import OutputLog, Process, ProcessTable
+from kernel.sched import Scheduler
 from kernel.server import PeerCredentials, bind_process_socket, serve_process_socket
-from sandbox.cgroups import CgroupStats, Resources
+from sandbox.cgroups import CgroupStats
 from sandbox.errors import AgentOSError
 from sandbox.oci.spec import KERNEL_PYTHON, KERNEL_SOCKET, ProcessSpec
 from sandbox.policy import Policy
 from sandbox.runtime import Container, ExitStatus, Runtime, Stdio
 
-__all__ = ["Publish", "Supervisor", "priority_to_weight"]
+__all__ = ["Publish", "Supervisor"]
 
 logger = logging.getLogger("agentos.kernel.proc")
 
@@ -96,14 +97,6 @@ def _write_python_lib(directory: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)  # whatever the umask
 
 
-def priority_to_weight(priority: int) -> int:
-    """A nice-like priority (-20..19) as a cgroup cpu.weight (1..10000; 0 is 100).
-
-    Each step is a factor of 1.25, as between the scheduler's nice levels.
-    """
-    return max(1, min(10_000, round(100 * 1.25 ** (-priority))))
-
-
 def _no_events(*_args: Any, **_kwargs: Any) -> None:
     pass
 
@@ -116,9 +109,16 @@ class Supervisor:
         publish: where lifecycle events go.
     """
 
-    def __init__(self, processes: ProcessTable, *, publish: Publish | None = None) -> None:
+    def __init__(
+        self,
+        processes: ProcessTable,
+        *,
+        publish: Publish | None = None,
+        scheduler: Scheduler | None = None,
+    ) -> None:
         self.processes = processes
         self.publish = publish or _no_events
+        self.scheduler = scheduler or Scheduler(processes)
         self.runtime: Runtime | None = None
         self._unavailable = "the kernel is not serving"
         self._nursery: trio.Nursery | None = None
@@ -271,6 +271,7 @@ class Supervisor:
         await container.start()
         _check_not_ending(process)
         nursery.start_soon(self._watch, process, container, policy.limits.timeout)
+        await self.scheduler.changed(process)
         logger.info(
             "pid %d %r runs %s in %s (%s, uid %d)",
             process.pid, process.name, command.argv[0], container.id, runtime.name, container.uid,
@@ -426,6 +427,10 @@ class Supervisor:
         self.processes.mark_exited(
             process, reason=reason, exit_code=status.code, term_signal=status.signal
         )
+        try:
+            await self.scheduler.ended(process.pid)
+        except Exception:
+            logger.exception("re-sharing the CPUs after pid %d failed", process.pid)
         kind = {
             ExitReason.KILLED: EventKind.PROCESS_KILLED,
             ExitReason.OOM: EventKind.PROCESS_OOM,
@@ -492,12 +497,10 @@ class Supervisor:
         self.publish(EventKind.PROCESS_RESUMED, pid=process.pid)
 
     async def set_priority(self, process: Process, priority: int) -> None:
-        """Give its container the cpu weight of ``priority``."""
-        if process.container is not None:
-            resources = Resources(cpu_weight=priority_to_weight(priority))
-            with _while_alive(process):
-                await trio.to_thread.run_sync(process.container.cgroup.apply, resources)
+        """Record ``priority``; its container's weight follows as the policy says."""
         process.priority = priority
+        with _while_alive(process):
+            await self.scheduler.changed(process)
 
     async def signal(self, process: Process, signum: int) -> None:
         """Send ``signum`` to its command.

@@ -9,6 +9,7 @@ from kernel.abi import files as files
 from kernel.abi import ipc as ipc
 from kernel.abi import memory as memory
 from kernel.abi import process as process
+from kernel.abi import sched as sched
 from kernel.abi import system as system
 from kernel.abi._catalog import CallSpec as CallSpec
 from kernel.abi._catalog import Catalog as Catalog
@@ -51,6 +52,7 @@ CATALOG = Catalog.of(
     files.SPECS,
     ipc.SPECS,
     memory.SPECS,
+    sched.SPECS,
 )
 """Every syscall the kernel offers."""
 

@@ -191,6 +191,10 @@ class ProcessTable:
             pid = process.ppid
         return True
 
+    def live_process(self, pid: int) -> Process | None:
+        """Live process ``pid``, or None."""
+        return self._processes.get(pid)
+
     def live(self) -> list[Process]:
         """Live processes, oldest first."""
         return list(self._processes.values())

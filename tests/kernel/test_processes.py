@@ -15,7 +15,7 @@ from kernel.abi.events import EventKind
 from kernel.client import DataLayout, open_kernel_client
 from kernel.config import KernelSettings
 from kernel.core import Kernel
-from kernel.supervisor import priority_to_weight
+from kernel.sched import priority_to_weight
 from sandbox.cgroups import CgroupMode, weight_to_shares
 from sandbox.policy import RuntimeName
 from sandbox.runtime import open_runtime
@@ -306,6 +306,62 @@ async def test_priority_becomes_the_containers_cpu_weight(kernel, running_kernel
         assert value == weight_to_shares(priority_to_weight(10))
     assert priority_to_weight(10) < priority_to_weight(0) == 100 < priority_to_weight(-10)
     await kernel.call("proc.kill", {"pid": info["pid"]})
+
+
+SPIN = """
+import os, threading
+os.sched_setaffinity(0, {0})  # both apps on one CPU: it is contended
+def spin():
+    while True: pass
+threading.Thread(target=spin).start()
+spin()
+"""
+BUSY = {"argv": ["python3", "-c", SPIN]}  # two busy threads
+
+
+async def cpu_shares(kernel, pids, seconds=3.0):
+    """Each pid's share of the CPU time all of them used over ``seconds``."""
+
+    async def usage():
+        stats = (await kernel.call("sched.stats"))["processes"]
+        return {e["pid"]: e["cpu_usage_us"] for e in stats if e["pid"] in pids}
+
+    before = await usage()
+    await trio.sleep(seconds)
+    after = await usage()
+    used = {pid: after[pid] - before[pid] for pid in pids}
+    total = sum(used.values())
+    return {pid: used[pid] / total for pid in pids}
+
+
+async def test_containers_share_the_cpu_as_the_policy_says(kernel):
+    # Both on one CPU, two busy threads each: only the weights decide who gets it.
+    low = await spawn(kernel, "low", command=BUSY)
+    high = await spawn(kernel, "high", command=BUSY)
+    pids = [low["pid"], high["pid"]]
+    try:
+        await kernel.call("proc.set_priority", {"pid": high["pid"], "priority": -5})  # 3.05x
+        shares = await cpu_shares(kernel, pids)
+        ratio = shares[high["pid"]] / shares[low["pid"]]
+        assert 2.0 < ratio < 4.5, shares  # weights 305 : 100
+        await kernel.call("sched.set_policy", {"policy": "fair"})  # priorities no longer count
+        shares = await cpu_shares(kernel, pids)
+        assert 0.7 < shares[high["pid"]] / shares[low["pid"]] < 1.4, shares
+        await kernel.call("sched.focus", {"pid": low["pid"]})  # the focused app: 4x
+        shares = await cpu_shares(kernel, pids)
+        assert 2.5 < shares[low["pid"]] / shares[high["pid"]] < 6.0, shares
+        state = await kernel.call("sched.background", {"pid": high["pid"], "background": True})
+        assert state == {
+            "policy": "fair",
+            "focused_pid": low["pid"],
+            "background_pids": [high["pid"]],
+        }
+        entry = {e["pid"]: e for e in (await kernel.call("sched.stats"))["processes"]}
+        assert (entry[high["pid"]]["weight"], entry[high["pid"]]["cpu_max"]) == (10, 0.1)
+    finally:
+        await kernel.call("sched.set_policy", {"policy": "priority"})
+        for pid in pids:
+            await kernel.call("proc.kill", {"pid": pid})
 
 
 async def test_a_signal_reaches_the_command(kernel):
