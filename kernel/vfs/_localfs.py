@@ -206,15 +206,20 @@ class LocalFS(Backend):
     async def write_at(self, parts: Parts, offset: int, data: bytes) -> int:
         def work() -> int:
             with self._fd(parts, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK) as fd:
-                old = self._regular(fd, parts).st_size
-                new = max(old, offset + len(data))
-                self._check_room(new - old)
-                _write_all(fd, data, offset)
-                self._used += new - old
-                return new
+                self._regular(fd, parts)
+                return self._write_counted(fd, offset, data)
 
         async with self._lock:
             return await self._run(parts, work)
+
+    def _write_counted(self, fd: int, offset: int, data: bytes) -> int:
+        """Write at ``offset`` within the capacity, counting growth; the size after."""
+        old = os.fstat(fd).st_size
+        new = max(old, offset + len(data))
+        self._check_room(new - old)
+        _write_all(fd, data, offset)
+        self._used += new - old
+        return new
 
     async def truncate(self, parts: Parts, size: int) -> None:
         def work() -> None:
@@ -305,17 +310,8 @@ class LocalFS(Backend):
 
     async def _grow(self, fd: int, parts: Parts, offset: int, data: bytes) -> int:
         """Write through an open handle, within the capacity; the size after."""
-
-        def work() -> int:
-            old = os.fstat(fd).st_size
-            new = max(old, offset + len(data))
-            self._check_room(new - old)
-            _write_all(fd, data, offset)
-            self._used += new - old
-            return new
-
         async with self._lock:
-            return await self._run(parts, work)
+            return await self._run(parts, lambda: self._write_counted(fd, offset, data))
 
     async def move(self, source: Parts, target: Parts) -> None:
         def work() -> None:
