@@ -1,6 +1,8 @@
 """Calling a kernel's call table directly, as the admin or as a process."""
 
 import pytest
+import trio
+import trio.testing
 
 from kernel.abi import Request, SyscallError
 from kernel.calls import Caller
@@ -29,3 +31,17 @@ async def code_of(kernel, caller, call, **args):
     with pytest.raises(SyscallError) as failure:
         await dispatch(kernel, caller, call, **args)
     return failure.value.code
+
+
+async def code_when(kernel, caller, call, meanwhile, **args):
+    """The error code ``call`` fails with when ``meanwhile()`` runs while it waits."""
+    codes = []
+
+    async def waiter():
+        codes.append(await code_of(kernel, caller, call, **args))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter)
+        await trio.testing.wait_all_tasks_blocked()
+        await meanwhile()
+    return codes[0]

@@ -334,7 +334,20 @@ async def cpu_shares(kernel, pids, seconds=3.0):
     return {pid: used[pid] / total for pid in pids}
 
 
-async def test_containers_share_the_cpu_as_the_policy_says(kernel):
+def cpu_quota(running_kernel, process):
+    """The CPUs a container's cgroup lets it use, read from the cgroup itself."""
+    layout = runtime_of(running_kernel).cgroups.layout
+    name = process.container.cgroup.name
+    if layout.mode is CgroupMode.V2:
+        quota, period = (layout.unified / name / "cpu.max").read_text().split()
+    else:
+        directory = layout.v1["cpu"] / name
+        quota = (directory / "cpu.cfs_quota_us").read_text()
+        period = (directory / "cpu.cfs_period_us").read_text()
+    return int(quota) / int(period)
+
+
+async def test_containers_share_the_cpu_as_the_policy_says(kernel, running_kernel):
     # Both on one CPU, two busy threads each: only the weights decide who gets it.
     low = await spawn(kernel, "low", command=BUSY)
     high = await spawn(kernel, "high", command=BUSY)
@@ -358,6 +371,15 @@ async def test_containers_share_the_cpu_as_the_policy_says(kernel):
         }
         entry = {e["pid"]: e for e in (await kernel.call("sched.stats"))["processes"]}
         assert (entry[high["pid"]]["weight"], entry[high["pid"]]["cpu_max"]) == (10, 0.1)
+        await kernel.call("sched.background", {"pid": high["pid"], "background": False})
+        third = await spawn(kernel, "third", command=SLEEP)
+        pids.append(third["pid"])
+        await kernel.call("sched.set_policy", {"policy": "round_robin"})
+        cpus = (await kernel.call("sched.stats"))["cpus"]
+        share = min(1.0, cpus / 3)  # the standard policy's 1 CPU, or the CPUs over three
+        for pid in pids:
+            quota = cpu_quota(running_kernel, running_kernel.kernel.processes.get(pid))
+            assert quota == pytest.approx(share, abs=0.01)
     finally:
         await kernel.call("sched.set_policy", {"policy": "priority"})
         for pid in pids:

@@ -119,3 +119,15 @@ async def test_memory_mounts_are_for_administrators_and_keep_their_capacity(kern
     assert await code_of(kernel, ADMIN, "fs.read", path="/small/a") == ErrorCode.ENOENT
     await dispatch(kernel, ADMIN, "fs.mount", point="/ro", capacity=10, read_only=True)
     assert await code_of(kernel, ADMIN, "fs.write", path="/ro/a", data=b"") == ErrorCode.EPERM
+
+
+async def test_a_copy_that_runs_out_of_room_leaves_no_half_file(kernel):
+    piece = b"x" * (8 << 20)  # the most one write takes: the copy goes in pieces too
+    await dispatch(kernel, ADMIN, "fs.write", path="/tmp/big", data=piece)
+    await dispatch(kernel, ADMIN, "fs.write", path="/tmp/big", data=piece[: 4 << 20], append=True)
+    await dispatch(kernel, ADMIN, "fs.mount", point="/small", capacity=10 << 20)
+    copy = code_of(kernel, ADMIN, "fs.copy", source="/tmp/big", target="/small/big")
+    assert await copy == ErrorCode.ENOSPC
+    assert (await dispatch(kernel, ADMIN, "fs.exists", path="/small/big"))["exists"] is False
+    info = (await dispatch(kernel, ADMIN, "fs.mounts"))["mounts"]
+    assert {m["point"]: m["used_bytes"] for m in info}["/small"] == 0

@@ -6,7 +6,7 @@ import trio.testing
 from kernel.abi import ErrorCode, SyscallError
 from kernel.core import Kernel
 from kernel.ipc import PIPE_BUDGET, PIPES_PER_PROCESS
-from tests.kernel._calls import ADMIN, as_process, code_of, dispatch
+from tests.kernel._calls import ADMIN, as_process, code_of, code_when, dispatch
 
 IPC = ("send_message", "receive_message", "spawn_process", "system_info")
 
@@ -94,20 +94,12 @@ async def test_destroying_wakes_its_waiters_with_epipe_and_frees_its_room():
     kernel = Kernel()
     writer, reader = await family(kernel)
     pid = (await dispatch(kernel, writer, "pipe.create", reader_pid=reader.pid))["pipe_id"]
-    failures = []
 
-    async def wait_for_data():
-        try:
-            await dispatch(kernel, reader, "pipe.read", pipe_id=pid)
-        except SyscallError as exc:
-            failures.append(exc.code)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(wait_for_data)
-        await trio.testing.wait_all_tasks_blocked()
+    async def destroy():
         assert await code_of(kernel, reader, "pipe.destroy", pipe_id=pid) == ErrorCode.EPERM
         await dispatch(kernel, writer, "pipe.destroy", pipe_id=pid)
-    assert failures == [ErrorCode.EPIPE]
+
+    assert await code_when(kernel, reader, "pipe.read", destroy, pipe_id=pid) == ErrorCode.EPIPE
     assert kernel.pipes.reserved == 0
     assert await code_of(kernel, writer, "pipe.stats", pipe_id=pid) == ErrorCode.ENOENT
 

@@ -10,7 +10,7 @@ from kernel.abi import ErrorCode, SyscallError
 from kernel.abi.ipc import QueueType
 from kernel.core import Kernel
 from kernel.ipc import QueueTable
-from tests.kernel._calls import ADMIN, as_process, code_of, dispatch
+from tests.kernel._calls import ADMIN, as_process, code_of, code_when, dispatch
 
 IPC = ("send_message", "receive_message", "spawn_process", "system_info")
 
@@ -153,19 +153,11 @@ async def test_a_closed_queue_drains_then_says_epipe_and_destroy_wakes_waiters()
     assert (await dispatch(kernel, me, "queue.receive", queue_id=queue))["data"] == b"last"
     assert await code_of(kernel, me, "queue.receive", queue_id=queue) == ErrorCode.EPIPE
     other = await make(kernel, me)
-    failures = []
 
-    async def wait_for_one():
-        try:
-            await dispatch(kernel, me, "queue.receive", queue_id=other)
-        except SyscallError as exc:
-            failures.append(exc.code)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(wait_for_one)
-        await trio.testing.wait_all_tasks_blocked()
+    async def destroy():
         await dispatch(kernel, me, "queue.destroy", queue_id=other)
-    assert failures == [ErrorCode.EPIPE]
+
+    assert await code_when(kernel, me, "queue.receive", destroy, queue_id=other) == ErrorCode.EPIPE
 
 
 async def test_the_budget_bounds_what_all_queues_hold_and_exit_releases_it():

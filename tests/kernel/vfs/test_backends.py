@@ -100,3 +100,15 @@ def test_local_usage_counts_what_is_there_when_opened(tmp_path):
         assert backend._used == 123
     finally:
         backend.close()
+
+
+async def test_local_rescan_finds_what_others_wrote_into_the_directory(tmp_path):
+    backend = LocalFS(tmp_path / "root", capacity=CAPACITY)
+    try:
+        await backend.write(("mine",), b"x" * 100)
+        (tmp_path / "root" / "theirs").write_bytes(b"y" * 50)  # a container, say
+        assert await backend.usage() == 100
+        assert await backend.rescan() == 150
+        assert await code_of(backend.write(("more",), b"z" * 900)) == ErrorCode.ENOSPC
+    finally:
+        backend.close()
