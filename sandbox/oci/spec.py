@@ -179,6 +179,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
     host: HostLayout,
     cgroup_mode: CgroupMode,
     data: Path | None = None,
+    groups: Sequence[int] = (),
     launch: Path | None = None,
     kernel_socket: Path | None = None,
     python_lib: Path | None = None,
@@ -194,12 +195,13 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
         host: how the host lays out /usr.
         cgroup_mode: where memory.high can be set.
         data: a host directory shown read-write at /data.
+        groups: supplementary groups (non-root), e.g. the group sharing ``data``.
         launch: a host directory shown read-only at :data:`LAUNCH_DIR` (pooled sandboxes).
         kernel_socket: the host side of the process's kernel socket, shown at
             :data:`KERNEL_SOCKET`.
         python_lib: a host directory shown read-only at :data:`KERNEL_PYTHON`.
     """
-    if uid <= 0 or gid <= 0:
+    if uid <= 0 or gid <= 0 or any(group <= 0 for group in groups):
         msg = "a sandbox never runs as root"
         raise InvalidArgumentError(msg)
     home = "/data" if data is not None else "/tmp"  # noqa: S108 - inside the sandbox
@@ -207,7 +209,7 @@ def build_config(  # noqa: PLR0913 - each keyword is one input of the config
         "ociVersion": "1.0.2",
         "process": {
             "terminal": False,
-            "user": {"uid": uid, "gid": gid, "additionalGids": []},
+            "user": {"uid": uid, "gid": gid, "additionalGids": list(groups)},
             "args": [SANDBOX_INIT, "--", *process.argv],
             "env": [f"{k}={v}" for k, v in sandbox_environment(process, home=home).items()],
             "cwd": process.cwd or home,

@@ -22,10 +22,17 @@ from sandbox.runtime._types import IllegalTransitionError as IllegalTransitionEr
 from sandbox.runtime._types import Outcome as Outcome
 from sandbox.runtime._types import RuntimeFailedError as RuntimeFailedError
 from sandbox.runtime._types import RuntimeUnavailableError as RuntimeUnavailableError
+from sandbox.runtime._uids import UID_BASE as UID_BASE
+from sandbox.runtime._uids import UID_COUNT as UID_COUNT
 from sandbox.runtime._uids import UidAllocator as UidAllocator
+from sandbox.runtime._volumes import VolumeError as VolumeError
+from sandbox.runtime._volumes import close_shared_volume as close_shared_volume
+from sandbox.runtime._volumes import open_shared_volume as open_shared_volume
 
 __all__ = [
     "BASE_IMAGE",
+    "UID_BASE",
+    "UID_COUNT",
     "Container",
     "ContainerState",
     "DockerContainer",
@@ -40,9 +47,12 @@ __all__ = [
     "RuntimeUnavailableError",
     "Stdio",
     "UidAllocator",
+    "VolumeError",
     "become_subreaper",
+    "close_shared_volume",
     "new_sandbox_id",
     "open_runtime",
+    "open_shared_volume",
     "runtime_problem",
     "unix_socket_answers",
 ]

@@ -7,13 +7,18 @@ import dataclasses
 import logging
 import secrets
 import shutil
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import trio
 
 from sandbox.cgroups import Cgroup, CgroupManager, CgroupStats
-from sandbox.errors import AgentOSError, FailedPreconditionError, UnsupportedError
+from sandbox.errors import (
+    AgentOSError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    UnsupportedError,
+)
 from sandbox.oci.rootfs import HostLayout, build_rootfs
 from sandbox.oci.spec import SANDBOX_HOSTNAME, ProcessSpec
 from sandbox.policy import NetworkMode, Policy
@@ -47,6 +52,24 @@ async def check_admissible(policy: Policy) -> None:
         if not await trio.Path(mount.source).exists():
             msg = f"policy {policy.name!r} mounts {mount.source}, which does not exist"
             raise FailedPreconditionError(msg)
+
+
+_FIRST_ORDINARY_GID = 1000
+_NOGROUP = 65534
+_MAX_ID = 2**32 - 2
+
+
+def _ordinary_groups(groups: Sequence[int]) -> tuple[int, ...]:
+    """``groups`` as a tuple, if every one is an ordinary group: not root's, nor a system one.
+
+    Raises:
+        InvalidArgumentError: one is not.
+    """
+    for gid in groups:
+        if not _FIRST_ORDINARY_GID <= gid <= _MAX_ID or gid == _NOGROUP:
+            msg = f"supplementary group {gid} is not an ordinary group (>= 1000, not nogroup)"
+            raise InvalidArgumentError(msg)
+    return tuple(dict.fromkeys(groups))
 
 
 def new_sandbox_id() -> str:
@@ -116,6 +139,7 @@ class Bundle:
         launch: a host directory to show read-only at ``LAUNCH_DIR``, if any.
         kernel_socket: a Unix socket to show at ``KERNEL_SOCKET``, if any.
         python_lib: a directory to show read-only at ``KERNEL_PYTHON``, if any.
+        groups: supplementary groups of its processes (the group sharing its /data).
     """
 
     id: str
@@ -126,6 +150,7 @@ class Bundle:
     launch: Path | None
     kernel_socket: Path | None = None
     python_lib: Path | None = None
+    groups: tuple[int, ...] = ()
 
 
 class Runtime(abc.ABC):
@@ -202,6 +227,7 @@ class Runtime(abc.ABC):
         *,
         stdio: Stdio,
         data: Path | None = None,
+        groups: Sequence[int] = (),
         launch_dir: Path | None = None,
         kernel_socket: Path | None = None,
         python_lib: Path | None = None,
@@ -214,6 +240,8 @@ class Runtime(abc.ABC):
             stdio: its standard streams.
             data: a host directory to show at /data; by default a fresh private one,
                 with the policy's disk quota.
+            groups: supplementary groups for its processes: ordinary groups (>= 1000),
+                such as the one a shared ``data`` directory belongs to.
             launch_dir: a host directory to show read-only at ``LAUNCH_DIR`` (how a
                 pooled sandbox learns its command after creation).
             kernel_socket: a Unix socket on the host to show at ``KERNEL_SOCKET`` (the
@@ -223,10 +251,12 @@ class Runtime(abc.ABC):
 
         Raises:
             UnsupportedError: the policy asks for what this runtime cannot do yet.
+            InvalidArgumentError: a supplementary group is root's or a system group.
             FailedPreconditionError: a host path the policy mounts does not exist.
             RuntimeFailedError: the runtime refused.
         """
         await check_admissible(policy)
+        groups = _ordinary_groups(groups)
         sandbox_id = new_sandbox_id()
         self.bundles.mkdir(mode=0o700, parents=True, exist_ok=True)
         uid = self.uids.reserve(self.owner(sandbox_id))
@@ -244,7 +274,7 @@ class Runtime(abc.ABC):
             if data is None:
                 data = await make_data_volume(path, uid=uid, gid=uid, quota=policy.limits.disk)
             bundle = Bundle(
-                sandbox_id, uid, path, rootfs, data, launch_dir, kernel_socket, python_lib
+                sandbox_id, uid, path, rootfs, data, launch_dir, kernel_socket, python_lib, groups
             )
             container = await self._create(bundle, process, policy, stdio)
         except BaseException:

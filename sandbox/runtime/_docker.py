@@ -233,6 +233,7 @@ class DockerRuntime(Runtime):
             "name": bundle.id,
             "labels": {LABEL: bundle.id},
             "user": f"{uid}:{uid}",
+            "group_add": [str(gid) for gid in bundle.groups],
             "working_dir": process.cwd or "/data",
             "environment": _env(process, "/data"),
             "hostname": SANDBOX_HOSTNAME,

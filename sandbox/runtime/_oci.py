@@ -89,6 +89,7 @@ class OciRuntime(Runtime):
         config = build_config(
             cgroup=self.cgroup_of(bundle.id), process=process, policy=policy, uid=bundle.uid,
             gid=bundle.uid, host=self.host, cgroup_mode=self.cgroups.mode, data=bundle.data,
+            groups=bundle.groups,
             launch=bundle.launch, kernel_socket=bundle.kernel_socket, python_lib=bundle.python_lib,
         )  # fmt: skip
         (bundle.path / "config.json").write_text(json.dumps(config, indent=1))

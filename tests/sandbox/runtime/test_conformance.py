@@ -10,9 +10,15 @@ import pytest
 import trio
 
 from sandbox.cgroups import CgroupMode
-from sandbox.errors import FailedPreconditionError
+from sandbox.errors import FailedPreconditionError, InvalidArgumentError
 from sandbox.oci.spec import KERNEL_SOCKET, ProcessSpec
-from sandbox.runtime import ContainerState, IllegalTransitionError, RuntimeFailedError, Stdio
+from sandbox.runtime import (
+    ContainerState,
+    IllegalTransitionError,
+    RuntimeFailedError,
+    Stdio,
+    open_shared_volume,
+)
 from tests._containers import successor_of
 
 pytestmark = pytest.mark.v2vm
@@ -284,6 +290,47 @@ async def test_each_sandbox_gets_its_own_uid(runtime, policy):
     assert min(first.uid, second.uid) >= 1_000_000
     await first.delete()
     await second.delete()
+
+
+async def test_sandboxes_of_their_own_uids_share_a_groups_volume(runtime, policy, tmp_path):
+    shared = tmp_path / "app"
+    gid = 1_070_001
+    await open_shared_volume(shared, gid=gid)
+    first = await runtime.create(
+        ProcessSpec(["sh", "-c", "umask 077; echo one > /data/a; mkdir /data/d"]), policy,
+        stdio=Stdio(), data=shared, groups=[gid],
+    )  # fmt: skip
+    await first.start()
+    assert (await first.wait()).code == 0
+    await first.delete()
+    assert shared.exists()  # a shared volume outlives its sandboxes
+    second = await runtime.create(
+        ProcessSpec(["sleep", "60"]), policy, stdio=Stdio(), data=shared, groups=[gid]
+    )
+    await second.start()
+    out = Pipe()
+    status = await second.exec(  # an exec has the group too
+        ProcessSpec(["sh", "-c", "cat /data/a && echo two >> /data/a && echo x > /data/d/f"]),
+        Stdio(stdout=out.write_fd),
+    )
+    out.give()
+    assert (status.code, out.read_all()) == (0, b"one\n")
+    assert first.uid != second.uid
+    await second.kill()
+    await second.wait()
+    await second.delete()
+    assert (shared / "a").read_bytes() == b"one\ntwo\n"
+    assert {(shared / name).stat().st_gid for name in ("a", "d", "d/f")} == {gid}
+
+
+@pytest.mark.parametrize("group", [0, 100, 65534])
+async def test_root_and_system_groups_are_refused(runtime, policy, tmp_path, group):
+    with pytest.raises(InvalidArgumentError, match="not an ordinary group"):
+        await runtime.create(
+            ProcessSpec(["true"]), policy, stdio=Stdio(), data=tmp_path, groups=[group]
+        )
+    assert runtime.owned() == {}
+    assert await runtime.list_ids() == []
 
 
 async def test_delete_releases_everything(runtime, policy, state_dir):
