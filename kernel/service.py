@@ -17,7 +17,7 @@ from kernel.client import DataLayout, KernelRecord, read_kernel_record, write_ke
 from kernel.config import KernelSettings
 from kernel.core import Kernel
 from kernel.server import bind_admin_socket, serve_admin_socket
-from kernel.vfs import LocalFS, VPath
+from kernel.vfs import AppRoots, LocalFS, VPath
 from sandbox import installed_version
 from sandbox.errors import AgentOSError
 from sandbox.runtime import Runtime, open_runtime
@@ -154,9 +154,12 @@ class KernelService:
         _make_dir(layout.storage_dir, 0o700)  # the kernel's alone; apps get theirs mounted
         storage = LocalFS(layout.storage_dir)
         kernel.mounts.mount(STORAGE, storage)
+        app_roots = AppRoots.under(layout.storage_dir, layout.kernel_dir)
         try:
             with _owned_socket(path):
                 runtime, unavailable = await _open_runtime(settings)
+                if opened := await app_roots.open_existing():
+                    logger.info("opened the volumes of %d app(s)", len(opened))
                 async with (
                     kernel.supervisor.running(
                         kernel.calls,
@@ -164,6 +167,7 @@ class KernelService:
                         unavailable=unavailable,
                         sockets=layout.kernel_dir / "procs",
                         max_frame_bytes=settings.max_frame_bytes,
+                        app_roots=app_roots,
                     ),
                     _published(layout, path, version),
                 ):
@@ -183,6 +187,8 @@ class KernelService:
                         )
                         task_status.started(KernelHandle(socket=path, kernel=kernel))
         finally:
+            with trio.move_on_after(_GRACE_SECONDS, shield=True):
+                await app_roots.aclose()  # the processes using them have ended
             kernel.mounts.unmount(STORAGE)
             storage.close()
             with trio.move_on_after(_GRACE_SECONDS, shield=True):

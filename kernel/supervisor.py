@@ -44,11 +44,12 @@ from kernel.client import agentos_kernel
 from kernel.proc import OutputLog, Process, ProcessTable
 from kernel.sched import Scheduler
 from kernel.server import PeerCredentials, bind_process_socket, serve_process_socket
+from kernel.vfs import AppRoot, AppRoots
 from sandbox.cgroups import CgroupStats
 from sandbox.errors import AgentOSError
 from sandbox.oci.spec import KERNEL_PYTHON, KERNEL_SOCKET, ProcessSpec
 from sandbox.policy import Policy
-from sandbox.runtime import Container, ExitStatus, Runtime, Stdio
+from sandbox.runtime import Container, ExitStatus, Runtime, Stdio, VolumeError
 
 __all__ = ["Publish", "Supervisor"]
 
@@ -127,6 +128,7 @@ class Supervisor:
         self._max_frame = 0
         self._python: Path | None = None
         self._socket_scopes: dict[int, trio.CancelScope] = {}
+        self.app_roots: AppRoots | None = None
 
     @contextlib.asynccontextmanager
     async def running(
@@ -137,6 +139,7 @@ class Supervisor:
         unavailable: str = "",
         sockets: Path,
         max_frame_bytes: int,
+        app_roots: AppRoots | None = None,
     ) -> AsyncIterator[None]:
         """Run containers for the block; at its end every one of them is ended.
 
@@ -150,6 +153,8 @@ class Supervisor:
             unavailable: why there is no runtime.
             sockets: a directory of the kernel's own for the processes' sockets.
             max_frame_bytes: the frame size limit on those sockets.
+            app_roots: the apps' own directories, each its containers' /data; without
+                them each container gets a private /data of its own.
         """
         if runtime is not None:
             try:
@@ -165,6 +170,7 @@ class Supervisor:
         await trio.to_thread.run_sync(_write_python_lib, self._python)
         self.runtime, self._unavailable = runtime, unavailable or "no sandbox runtime"
         self._calls, self._sockets, self._max_frame = calls, sockets, max_frame_bytes
+        self.app_roots = app_roots
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -177,6 +183,7 @@ class Supervisor:
         finally:
             self._nursery = None
             self.runtime = None
+            self.app_roots = None
             self._unavailable = "the kernel is not serving"
 
     async def _end_all(self) -> None:
@@ -200,6 +207,21 @@ class Supervisor:
             logger.exception("could not end pid %d", process.pid)
 
     # ------------------------------------------------------------------ launching
+
+    async def open_app_root(self, app_id: str, policy: Policy | None) -> AppRoot | None:
+        """The app's own directory, opened with its policy's disk quota; None without roots.
+
+        Raises:
+            SyscallUnavailableError: EIO, the app's volume could not be made or mounted.
+        """
+        if self.app_roots is None:
+            return None
+        quota = policy.limits.disk if policy is not None else None
+        try:
+            return await self.app_roots.open(app_id, quota=quota)
+        except VolumeError as exc:
+            msg = f"app {app_id}'s files are not available: {exc}"
+            raise SyscallUnavailableError(msg, code=ErrorCode.EIO) from exc
 
     async def launch(self, process: Process, command: Command, policy: Policy) -> None:
         """Run ``command`` for ``process`` in a new container under ``policy``.
@@ -241,13 +263,17 @@ class Supervisor:
             own = command.env.get("PYTHONPATH")
             env["PYTHONPATH"] = f"{own}:{KERNEL_PYTHON}" if own else KERNEL_PYTHON
             spec = ProcessSpec(command.argv, env, command.cwd)
+            root = None
+            if process.app_id is not None:
+                root = await self.open_app_root(process.app_id, policy)
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             pipes.extend((out_r, out_w))
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
             pipes.extend((err_r, err_w))
             container = await runtime.create(
                 spec, policy, stdio=Stdio(stdout=out_w, stderr=err_w), kernel_socket=path,
-                python_lib=self._python,
+                python_lib=self._python, data=root.path if root else None,
+                groups=(root.gid,) if root else (),
             )  # fmt: skip
             for fd in (out_w, err_w):  # the container holds its own copies now
                 os.close(fd)

@@ -144,6 +144,9 @@ class LimitsNarrowing(WireModel):
     cpus: float | None = Field(default=None, gt=0, le=512)
     pids: int | None = Field(default=None, ge=1, le=65536)
     timeout: float | None = Field(default=None, gt=0, le=7 * 24 * 3600, description="seconds")
+    disk: int | None = Field(
+        default=None, ge=1 << 20, description="bytes of /data (an app's volume: when made)"
+    )
 
 
 class ProcSpawnArgs(WireModel):

@@ -157,6 +157,8 @@ class ProcessCalls:
         wanted = self._grants_of_child(ctx, policy, args.capabilities, app_id)
         if args.command is not None and policy is not None and self._memory is not None:
             self._memory.check(policy.limits.memory)  # ENOMEM past the containers' budget
+        if app_id is not None:  # its files are there, within its quota, before it runs
+            await self._supervisor.open_app_root(app_id, policy)
         process = self._processes.spawn(
             name=args.name, ppid=ppid, app_id=app_id, capabilities=wanted, policy=policy,
             detached=args.detached, env=dict(args.command.env) if args.command else None,

@@ -5,6 +5,9 @@ Backends: :class:`LocalFS` (a host directory, confined with openat2) and :class:
 :func:`vpath` makes the clean absolute paths everything here takes.
 """
 
+from kernel.vfs._apps import APP_GID_BASE as APP_GID_BASE
+from kernel.vfs._apps import AppRoot as AppRoot
+from kernel.vfs._apps import AppRoots as AppRoots
 from kernel.vfs._backend import Backend as Backend
 from kernel.vfs._backend import DirEntry as DirEntry
 from kernel.vfs._backend import FileHandle as FileHandle
@@ -24,8 +27,11 @@ from kernel.vfs._path import VPath as VPath
 from kernel.vfs._path import vpath as vpath
 
 __all__ = [
+    "APP_GID_BASE",
     "MAX_FDS",
     "ROOT",
+    "AppRoot",
+    "AppRoots",
     "Backend",
     "DirEntry",
     "FdTable",

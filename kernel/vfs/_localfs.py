@@ -42,8 +42,10 @@ __all__ = ["LocalFS"]
 T = TypeVar("T")
 
 _CHUNK = 1 << 20
-_DIR_MODE = 0o755
-_FILE_MODE = 0o644
+# The group may do what the owner may: within an app's directory (setgid, with a default
+# ACL) the group is its containers'; elsewhere only the kernel can reach (storage is 0700).
+_DIR_MODE = 0o770
+_FILE_MODE = 0o660
 
 
 def _kind(mode: int) -> FileKind:
