@@ -1,7 +1,9 @@
 """``sched.*``: how the containers share the CPUs, on the host's own scheduler.
 
-The kernel does not pick which process runs next: Linux does, for every container's
-cgroup, by the CPU weights and quotas the scheduling policy sets on them.
+Linux runs the tasks, for every container's cgroup, by the CPU weights and quotas the
+scheduling policy sets on them. The kernel's own turn (``sched.next``) is a boost it
+passes from process to process in the policy's order; a yield (``sched.yield``) drops
+the caller's weight to the least for a while; ``sched.current`` reads who is on a CPU.
 """
 
 from __future__ import annotations
@@ -15,19 +17,29 @@ from kernel.abi.system import NoArgs
 from sandbox.capabilities import Capability
 
 __all__ = [
+    "MAX_YIELD_SECONDS",
     "SCHED_BACKGROUND",
+    "SCHED_CURRENT",
     "SCHED_FOCUS",
     "SCHED_GET_POLICY",
+    "SCHED_NEXT",
     "SCHED_SET_POLICY",
     "SCHED_STATS",
+    "SCHED_YIELD",
     "SchedBackgroundArgs",
+    "SchedCurrentResult",
     "SchedEntry",
     "SchedFocusArgs",
+    "SchedNextResult",
     "SchedPolicy",
     "SchedPolicyArgs",
     "SchedPolicyResult",
     "SchedStatsResult",
+    "SchedYieldArgs",
+    "SchedYieldResult",
 ]
+
+MAX_YIELD_SECONDS = 5.0
 
 
 class SchedPolicy(enum.StrEnum):
@@ -50,6 +62,7 @@ class SchedPolicyResult(WireModel):
     policy: WireEnum[SchedPolicy]
     focused_pid: int | None = Field(description="the process boosted (the focused app's)")
     background_pids: list[int] = Field(description="processes throttled (minimised apps')")
+    turn_pid: int | None = Field(default=None, description="the process whose turn it is")
 
 
 class SchedFocusArgs(WireModel):
@@ -74,6 +87,8 @@ class SchedEntry(WireModel):
     cpu_max: float | None = Field(description="its cap in CPUs")
     focused: bool
     background: bool
+    turn: bool = Field(default=False, description="its turn (sched.next)")
+    yielding: bool = Field(default=False, description="within a sched.yield")
     cpu_usage_us: int
     throttled_periods: int
 
@@ -84,6 +99,35 @@ class SchedStatsResult(WireModel):
     policy: WireEnum[SchedPolicy]
     cpus: int
     processes: list[SchedEntry]
+
+
+class SchedNextResult(WireModel):
+    """Result of ``sched.next``."""
+
+    pid: int | None = Field(description="the process whose turn it is now; None: none runs")
+    previous_pid: int | None = Field(description="whose turn it was")
+    policy: WireEnum[SchedPolicy]
+
+
+class SchedCurrentResult(WireModel):
+    """Result of ``sched.current``."""
+
+    turn_pid: int | None = Field(description="the process whose turn it is (sched.next)")
+    on_cpu: list[int] = Field(description="processes with a task on a CPU at this instant")
+
+
+class SchedYieldArgs(WireModel):
+    """Arguments of ``sched.yield``."""
+
+    seconds: float = Field(default=0.1, gt=0, le=MAX_YIELD_SECONDS, description="how long")
+
+
+class SchedYieldResult(WireModel):
+    """Result of ``sched.yield``: the caller's weight while it yielded and after."""
+
+    pid: int
+    yielded_seconds: float
+    weight: int = Field(description="its cpu weight again, now the yield is over")
 
 
 SCHED_GET_POLICY = CallSpec(
@@ -107,4 +151,20 @@ SCHED_STATS = CallSpec(
     Capability.SYSTEM_INFO,
 )  # fmt: skip
 
-SPECS = (SCHED_GET_POLICY, SCHED_SET_POLICY, SCHED_FOCUS, SCHED_BACKGROUND, SCHED_STATS)
+SCHED_NEXT = CallSpec(
+    "sched.next", "Pass the turn (a boost) to the next process in the policy's order.",
+    NoArgs, SchedNextResult, Capability.SCHEDULER_CONTROL,
+)  # fmt: skip
+SCHED_CURRENT = CallSpec(
+    "sched.current", "Whose turn it is, and which processes are on a CPU now.", NoArgs,
+    SchedCurrentResult, Capability.SYSTEM_INFO,
+)  # fmt: skip
+SCHED_YIELD = CallSpec(
+    "sched.yield", "Weigh the least for a while, so that others run first; then as before.",
+    SchedYieldArgs, SchedYieldResult, Capability.TIME_ACCESS,
+)  # fmt: skip
+
+SPECS = (
+    SCHED_GET_POLICY, SCHED_SET_POLICY, SCHED_FOCUS, SCHED_BACKGROUND, SCHED_STATS,
+    SCHED_NEXT, SCHED_CURRENT, SCHED_YIELD,
+)  # fmt: skip

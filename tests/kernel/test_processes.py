@@ -368,6 +368,7 @@ async def test_containers_share_the_cpu_as_the_policy_says(kernel, running_kerne
             "policy": "fair",
             "focused_pid": low["pid"],
             "background_pids": [high["pid"]],
+            "turn_pid": None,
         }
         entry = {e["pid"]: e for e in (await kernel.call("sched.stats"))["processes"]}
         assert (entry[high["pid"]]["weight"], entry[high["pid"]]["cpu_max"]) == (10, 0.1)
@@ -383,6 +384,97 @@ async def test_containers_share_the_cpu_as_the_policy_says(kernel, running_kerne
     finally:
         await kernel.call("sched.set_policy", {"policy": "priority"})
         for pid in pids:
+            await kernel.call("proc.kill", {"pid": pid})
+
+
+def cpu_weight(running_kernel, pid):
+    """A process's container's cpu weight, read from its cgroup (v1: as shares)."""
+    layout = runtime_of(running_kernel).cgroups.layout
+    name = running_kernel.kernel.processes.get(pid).container.cgroup.name
+    if layout.mode is CgroupMode.V2:
+        return int((layout.unified / name / "cpu.weight").read_text())
+    return int((layout.v1["cpu"] / name / "cpu.shares").read_text())
+
+
+def as_cgroup_weight(running_kernel, weight):
+    layout = runtime_of(running_kernel).cgroups.layout
+    return weight if layout.mode is CgroupMode.V2 else weight_to_shares(weight)
+
+
+async def test_the_turn_passes_in_the_policys_order(kernel, running_kernel):
+    infos = [await spawn(kernel, name, command=SLEEP) for name in ("a", "b", "c")]
+    a, b, c = (info["pid"] for info in infos)
+    busy = (await spawn(kernel, "busy", command=BUSY))["pid"]
+    try:
+        await kernel.call("proc.set_priority", {"pid": b, "priority": -5})
+        for _ in range(2):  # priority: the highest, as long as it is
+            assert (await kernel.call("sched.next"))["pid"] == b
+        assert cpu_weight(running_kernel, b) == as_cgroup_weight(
+            running_kernel, 4 * priority_to_weight(-5)
+        )
+        await kernel.call("sched.set_policy", {"policy": "round_robin"})
+        await kernel.call("proc.suspend", {"pid": c})  # not running: skipped
+        turns = [(await kernel.call("sched.next"))["pid"] for _ in range(4)]
+        assert turns == [busy, a, b, busy]
+        assert cpu_weight(running_kernel, busy) == as_cgroup_weight(running_kernel, 400)
+        assert cpu_weight(running_kernel, b) == as_cgroup_weight(running_kernel, 100)
+        current = await kernel.call("sched.current")
+        assert current["turn_pid"] == busy
+        assert (await kernel.call("sched.get_policy"))["turn_pid"] == busy
+        entries = {e["pid"]: e for e in (await kernel.call("sched.stats"))["processes"]}
+        assert entries[busy]["turn"]
+        assert not entries[a]["turn"]
+        await kernel.call("sched.set_policy", {"policy": "fair"})
+        await trio.sleep(0.5)  # the busy one has used far more CPU than the sleepers
+        for _ in range(3):
+            assert (await kernel.call("sched.next"))["pid"] in {a, b}
+    finally:
+        await kernel.call("sched.set_policy", {"policy": "priority"})
+        for pid in (a, b, c, busy):
+            await kernel.call("proc.kill", {"pid": pid})
+    assert (await kernel.call("sched.get_policy"))["turn_pid"] is None
+
+
+async def test_who_is_on_a_cpu_is_read_from_the_tasks(kernel):
+    busy = (await spawn(kernel, "busy", command=BUSY))["pid"]
+    idle = (await spawn(kernel, "idle", command=SLEEP))["pid"]
+    seen = set()
+    await trio.sleep(0.5)  # past the idle one's start, when its tasks did run
+    try:
+        for _ in range(20):
+            seen.update((await kernel.call("sched.current"))["on_cpu"])
+            await trio.sleep(0.01)
+    finally:
+        for pid in (busy, idle):
+            await kernel.call("proc.kill", {"pid": pid})
+    assert busy in seen
+    assert idle not in seen
+
+
+async def test_a_yield_gives_the_cpu_to_the_others_while_it_lasts(kernel, running_kernel):
+    # Both on one CPU, two busy threads each: while one yields, the other has nearly all.
+    yielder = (await spawn(kernel, "yielder", command=BUSY))["pid"]
+    other = (await spawn(kernel, "other", command=BUSY))["pid"]
+    result = {}
+    try:
+        async with trio.open_nursery() as nursery:
+
+            async def yield_():
+                result.update(await kernel.call("sched.yield", {"seconds": 2.5}, as_pid=yielder))
+
+            nursery.start_soon(yield_)
+            await trio.sleep(0.3)
+            assert cpu_weight(running_kernel, yielder) == as_cgroup_weight(running_kernel, 1)
+            entries = {e["pid"]: e for e in (await kernel.call("sched.stats"))["processes"]}
+            assert entries[yielder]["yielding"]
+            shares = await cpu_shares(kernel, [yielder, other], seconds=1.5)
+            assert shares[yielder] < 0.1, shares  # weights 1 : 100
+        assert result["pid"] == yielder
+        assert result["yielded_seconds"] >= 2.5
+        assert result["weight"] == 100
+        assert cpu_weight(running_kernel, yielder) == as_cgroup_weight(running_kernel, 100)
+    finally:
+        for pid in (yielder, other):
             await kernel.call("proc.kill", {"pid": pid})
 
 

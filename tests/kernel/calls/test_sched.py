@@ -19,7 +19,9 @@ async def test_only_the_administrators_set_the_policy_focus_and_background():
         assert await code_of(kernel, caller, call, **args) == ErrorCode.EPERM
     assert await code_of(kernel, ADMIN, "sched.focus", pid=999) == ErrorCode.ESRCH
     state = await dispatch(kernel, ADMIN, "sched.focus", pid=app["pid"])
-    assert state == {"policy": "priority", "focused_pid": app["pid"], "background_pids": []}
+    assert state == {
+        "policy": "priority", "focused_pid": app["pid"], "background_pids": [], "turn_pid": None
+    }  # fmt: skip
     await dispatch(kernel, ADMIN, "proc.kill", pid=app["pid"])
     assert (await dispatch(kernel, ADMIN, "sched.get_policy"))["focused_pid"] is None
 
@@ -40,3 +42,21 @@ async def test_weights_and_caps_follow_policy_focus_and_background():
         BACKGROUND_WEIGHT, BACKGROUND_CPUS
     )  # fmt: skip
     assert scheduler.cpu_max(process) <= process.policy.limits.cpus
+
+
+async def test_turns_are_the_administrators_and_yields_need_a_running_container():
+    kernel = Kernel()
+    app = await dispatch(kernel, ADMIN, "proc.spawn", name="app")
+    caller = as_process(app["pid"], "system_info", "scheduler_control", "time_access")
+    assert await code_of(kernel, caller, "sched.next") == ErrorCode.EPERM
+    assert await dispatch(kernel, ADMIN, "sched.next") == {
+        "pid": None,
+        "previous_pid": None,
+        "policy": "priority",
+    }  # fmt: skip  (no container runs: no one's turn)
+    assert await dispatch(kernel, caller, "sched.current") == {"turn_pid": None, "on_cpu": []}
+    assert await code_of(kernel, caller, "sched.yield", seconds=0.01) == ErrorCode.EINVAL
+    assert await code_of(kernel, ADMIN, "sched.yield", seconds=0.01) == ErrorCode.EINVAL
+    assert await code_of(kernel, caller, "sched.yield", seconds=60) == ErrorCode.EINVAL
+    denied = as_process(app["pid"], "system_info")
+    assert await code_of(kernel, denied, "sched.yield") == ErrorCode.EPERM
