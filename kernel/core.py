@@ -12,6 +12,7 @@ from kernel.calls.environ import EnvironCalls
 from kernel.calls.files import FileCalls
 from kernel.calls.ipc import PipeCalls, QueueCalls, ShmCalls
 from kernel.calls.memory import MemoryCalls
+from kernel.calls.policy import PolicyCalls
 from kernel.calls.process import ProcessCalls
 from kernel.calls.sched import SchedCalls
 from kernel.calls.system import SystemCalls
@@ -19,6 +20,7 @@ from kernel.events import EventBus
 from kernel.ipc import PipeTable, QueueTable, ShmTable
 from kernel.memory import MemoryBudget
 from kernel.metrics import KernelMetrics
+from kernel.policies import PolicyStore
 from kernel.proc import ProcessTable
 from kernel.sched import Scheduler
 from kernel.supervisor import Supervisor
@@ -72,7 +74,11 @@ class Kernel:
             self.processes, publish=self.events.publish, scheduler=self.scheduler
         )
         self.memory = MemoryBudget(self.processes, budget=memory_budget)
-        self.process_calls = ProcessCalls(self.processes, self.supervisor, self.memory)
+        self.policies = PolicyStore(in_use=self._running_under)
+        PolicyCalls(self.policies).bind(self.calls)
+        self.process_calls = ProcessCalls(
+            self.processes, self.supervisor, self.memory, self.policies
+        )
         self.process_calls.bind(self.calls)
         EnvironCalls(self.processes).bind(self.calls)
         self.mounts = MountTable()
@@ -101,3 +107,9 @@ class Kernel:
         if missing := self.calls.unbound():
             msg = f"calls without a handler: {', '.join(missing)}"
             raise RuntimeError(msg)
+
+    def _running_under(self, policy: str) -> int:
+        """How many live processes run under the policy named ``policy``."""
+        return sum(
+            1 for p in self.processes.live() if p.policy is not None and p.policy.name == policy
+        )

@@ -155,6 +155,10 @@ class KernelService:
         storage = LocalFS(layout.storage_dir)
         kernel.mounts.mount(STORAGE, storage)
         app_roots = AppRoots.under(layout.storage_dir, layout.kernel_dir)
+        policies = await trio.to_thread.run_sync(
+            kernel.policies.attach, layout.kernel_dir / "policies.json"
+        )
+        logger.info("policies: the built-ins and %d of the administrators'", policies)
         try:
             with _owned_socket(path):
                 runtime, unavailable = await _open_runtime(settings)

@@ -109,6 +109,16 @@ class CallContext:
     """Hand a descriptor to the caller with the final reply (SCM_RIGHTS); the connection
     owns it from then on (None: no connection that can carry one)."""
 
+    def require_admin(self) -> None:
+        """Refuse the call unless the caller is the kernel's administrator (the admin socket).
+
+        Raises:
+            SyscallPermissionError: a process is calling.
+        """
+        if self.caller.capabilities is not None:
+            msg = f"{self.spec.name} is for the kernel's administrators (the orchestrator)"
+            raise SyscallPermissionError(msg, call=self.spec.name)
+
     async def emit(self, item: WireModel) -> None:
         """Send one item of a streaming call to the caller.
 

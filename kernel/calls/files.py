@@ -347,14 +347,14 @@ class FileCalls:
 
     async def mount(self, ctx: CallContext, args: FsMountArgs) -> FsMountInfo:
         """``fs.mount``: a memory file system, for the kernel's administrators."""
-        _admin_only(ctx)
+        ctx.require_admin()
         point = vpath(args.point)
         mount = self.mounts.mount(point, MemFS(capacity=args.capacity), read_only=args.read_only)
         return await _describe(mount)
 
     async def unmount(self, ctx: CallContext, args: FsPathArgs) -> NoArgs:
         """``fs.unmount``: a memory file system (the host-backed ones are the kernel's)."""
-        _admin_only(ctx)
+        ctx.require_admin()
         point = vpath(args.path)
         mount, parts = self.mounts.route(point)
         if parts or not isinstance(mount.backend, MemFS):
@@ -463,12 +463,6 @@ class FileCalls:
                 raise SyscallInvalidArgumentError(msg, code=ErrorCode.EBADF, call=ctx.spec.name)
             file.append = args.append
         return FdFlags(readable=file.readable, writable=file.writable, append=file.append)
-
-
-def _admin_only(ctx: CallContext) -> None:
-    if ctx.caller.capabilities is not None:
-        msg = f"{ctx.spec.name} is for the kernel's administrators"
-        raise SyscallPermissionError(msg, call=ctx.spec.name)
 
 
 async def _describe(mount: Mount) -> FsMountInfo:

@@ -51,10 +51,11 @@ from kernel.abi.process import (
 from kernel.abi.system import NoArgs
 from kernel.calls._table import CallContext, Caller, CallTable
 from kernel.memory import MemoryBudget
+from kernel.policies import PolicyStore
 from kernel.proc import KERNEL_PID, Process, ProcessTable
 from kernel.supervisor import Supervisor
 from sandbox.capabilities import Grant, uncovered
-from sandbox.policy import DEFAULT_POLICY, Policy, builtin_policy
+from sandbox.policy import DEFAULT_POLICY, Policy
 
 __all__ = ["ProcessCalls"]
 
@@ -84,11 +85,16 @@ class ProcessCalls:
     """Creating, watching, controlling and ending processes."""
 
     def __init__(
-        self, processes: ProcessTable, supervisor: Supervisor, memory: MemoryBudget | None = None
+        self,
+        processes: ProcessTable,
+        supervisor: Supervisor,
+        memory: MemoryBudget | None = None,
+        policies: PolicyStore | None = None,
     ) -> None:
         self._processes = processes
         self._supervisor = supervisor
         self._memory = memory
+        self._policies = policies or PolicyStore()
 
     def bind(self, table: CallTable) -> None:
         """Implement the ``proc.*`` and ``signal.*`` calls in ``table``."""
@@ -142,7 +148,7 @@ class ProcessCalls:
         """
         policy = None
         if args.policy is not None or args.command is not None:
-            policy = builtin_policy(args.policy or DEFAULT_POLICY)  # ENOENT if unknown
+            policy = self._policies.get(args.policy or DEFAULT_POLICY)  # ENOENT if unknown
         if args.limits is not None:
             if policy is None:
                 msg = "limits narrow a policy: name one, or give a command"

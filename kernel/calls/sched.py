@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from kernel.abi import SyscallInvalidArgumentError, SyscallPermissionError
+from kernel.abi import SyscallInvalidArgumentError
 from kernel.abi.process import ProcessState
 from kernel.abi.sched import (
     SCHED_BACKGROUND,
@@ -64,26 +64,20 @@ class SchedCalls:
             background_pids=sorted(scheduler.background), turn_pid=scheduler.turn,
         )  # fmt: skip
 
-    @staticmethod
-    def _admin(ctx: CallContext) -> None:
-        if ctx.caller.capabilities is not None:
-            msg = f"{ctx.spec.name} is for the kernel's administrators (the orchestrator)"
-            raise SyscallPermissionError(msg, call=ctx.spec.name)
-
     async def get_policy(self, _ctx: CallContext, _args: NoArgs) -> SchedPolicyResult:
         """``sched.get_policy``."""
         return self._state()
 
     async def set_policy(self, ctx: CallContext, args: SchedPolicyArgs) -> SchedPolicyResult:
         """``sched.set_policy``: every running container is re-weighed."""
-        self._admin(ctx)
+        ctx.require_admin()
         self._scheduler.policy = args.policy
         await self._scheduler.apply_all()
         return self._state()
 
     async def focus(self, ctx: CallContext, args: SchedFocusArgs) -> SchedPolicyResult:
         """``sched.focus``: boost one process (the one before is weighed as others)."""
-        self._admin(ctx)
+        ctx.require_admin()
         before = self._scheduler.focused
         if args.pid is not None:
             self._processes.get(args.pid)  # ESRCH if it is not live
@@ -95,7 +89,7 @@ class SchedCalls:
 
     async def background(self, ctx: CallContext, args: SchedBackgroundArgs) -> SchedPolicyResult:
         """``sched.background``: throttle a process, or let it run again."""
-        self._admin(ctx)
+        ctx.require_admin()
         process = self._processes.get(args.pid)
         if args.background:
             self._scheduler.background.add(process.pid)
@@ -142,7 +136,7 @@ class SchedCalls:
 
     async def next(self, ctx: CallContext, _args: NoArgs) -> SchedNextResult:
         """``sched.next``: the turn passes to the next process in the policy's order."""
-        self._admin(ctx)
+        ctx.require_admin()
         scheduler = self._scheduler
         usage: dict[int, int] = {}
         if scheduler.policy is SchedPolicy.FAIR:

@@ -478,6 +478,23 @@ async def test_a_yield_gives_the_cpu_to_the_others_while_it_lasts(kernel, runnin
             await kernel.call("proc.kill", {"pid": pid})
 
 
+async def test_an_administrators_policy_reaches_new_containers_and_outlives_restarts(
+    running_kernel,
+):
+    small = {"name": "small", "limits": {"memory": "48M", "pids": 9}}
+    async with open_kernel_client(running_kernel.socket) as kernel:
+        await kernel.call("policy.put", {"policy": small})
+        info = await spawn(kernel, command=SLEEP, policy="small")
+        stats = await kernel.call("proc.stats", {"pid": info["pid"]})
+        assert stats["memory_limit_bytes"] == 48 << 20
+        await kernel.call("proc.kill", {"pid": info["pid"]})
+    await running_kernel.stop()
+    await running_kernel.start()
+    async with open_kernel_client(running_kernel.socket) as kernel:
+        entry = await kernel.call("policy.get", {"name": "small"})
+        assert (entry["builtin"], entry["policy"]["limits"]["pids"]) == (False, 9)
+
+
 async def test_a_signal_reaches_the_command(kernel):
     info = await spawn(kernel, command=SLEEP)
     stats = await kernel.call("proc.stats", {"pid": info["pid"]})
