@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ from kernel.abi import (
     SyscallPermissionError,
     SyscallPreconditionError,
 )
+from sandbox.fsutil import atomic_write
 from sandbox.policy import BUILTIN_POLICIES, Policy
 
 __all__ = ["MAX_POLICIES", "PolicyStore"]
@@ -36,25 +35,6 @@ logger = logging.getLogger("agentos.kernel.policies")
 
 _FORMAT = 1
 MAX_POLICIES = 256
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 class PolicyStore:
@@ -181,6 +161,11 @@ class PolicyStore:
             await self._save({k: v for k, v in self._custom.items() if k != name})
         logger.info("policy %s deleted", name)
 
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write(path, data, mode=0o600)
+
     async def _save(self, policies: dict[str, Policy]) -> None:
         """Write ``policies`` to the file (if any), then make them the store's."""
         if self.path is not None:
@@ -190,5 +175,5 @@ class PolicyStore:
             }
             text = json.dumps(document, indent=1) + "\n"
             with trio.CancelScope(shield=True):  # half a save is no save: let it finish
-                await trio.to_thread.run_sync(_write_atomically, self.path, text)
+                await trio.to_thread.run_sync(self._write, self.path, text.encode())
         self._custom = policies
