@@ -7,10 +7,12 @@ from pathlib import Path
 from quart_schema import Info, QuartSchema
 from quart_trio import QuartTrio
 
+from orchestrator.audit import AuditLog
 from orchestrator.auth import Tokens, install_auth
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import install_error_handlers
 from orchestrator.kernel_link import KernelLink
+from orchestrator.routes.admin import admin_routes
 from orchestrator.routes.kernel import kernel_routes
 from orchestrator.routes.status import status_routes
 from sandbox import installed_version
@@ -48,4 +50,5 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
     install_auth(app, tokens)
     app.register_blueprint(status_routes(link, version=version, frontend_dir=frontend))
     app.register_blueprint(kernel_routes(link))
+    app.register_blueprint(admin_routes(link, AuditLog(settings.state_dir / "audit.jsonl")))
     return app

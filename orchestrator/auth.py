@@ -20,18 +20,19 @@ from typing import TypeVar
 from pydantic import SecretStr
 from quart import Quart, g, request
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Unauthorized
+from werkzeug.exceptions import Forbidden, Unauthorized
 
 from orchestrator.config import MIN_TOKEN_LENGTH
 from sandbox.errors import FailedPreconditionError
 from sandbox.fsutil import atomic_write
 
-__all__ = ["Role", "Tokens", "install_auth", "load_tokens", "public"]
+__all__ = ["Role", "Tokens", "admin_only", "install_auth", "load_tokens", "public"]
 
 logger = logging.getLogger("agentos.orchestrator.auth")
 
 ViewT = TypeVar("ViewT", bound=Callable[..., Awaitable[object]])
 _PUBLIC_ATTR = "_agentos_public"
+_ADMIN_ATTR = "_agentos_admin"
 
 
 class Role(enum.StrEnum):
@@ -89,6 +90,12 @@ def public(view: ViewT) -> ViewT:
     return view
 
 
+def admin_only(view: ViewT) -> ViewT:
+    """Mark a view as reachable with the admin token alone."""
+    setattr(view, _ADMIN_ATTR, True)
+    return view
+
+
 def _bearer(header: str | None) -> str | None:
     if not header:
         return None
@@ -99,7 +106,10 @@ def _bearer(header: str | None) -> str | None:
 
 
 def install_auth(app: Quart, tokens: Tokens) -> None:
-    """Require a valid bearer token on every route not marked :func:`public`."""
+    """Require a bearer token on every route but :func:`public` ones.
+
+    Routes marked :func:`admin_only` take the admin token alone (403 for the user's).
+    """
 
     @app.before_request
     async def authenticate() -> None:
@@ -116,4 +126,6 @@ def install_auth(app: Quart, tokens: Tokens) -> None:
                 description=f"{reason}: send 'Authorization: Bearer <token>'",
                 www_authenticate=WWWAuthenticate("bearer", {"realm": "agentos"}),
             )
+        if role is not Role.ADMIN and getattr(view, _ADMIN_ATTR, False):
+            raise Forbidden(description="this route needs the admin token")
         g.role = role

@@ -1,53 +1,10 @@
 """The web app against a real kernel on a real socket, through Quart's test client."""
 
-from dataclasses import dataclass
-
 import pytest
 import trio
-from pydantic import SecretStr
 
 from kernel.abi import CATALOG
-from orchestrator.app import create_app
-from orchestrator.auth import load_tokens
-from orchestrator.config import OrchestratorSettings
-from orchestrator.kernel_link import KernelLink
-
-USER_TOKEN = "u" * 32
-ADMIN_TOKEN = "a" * 32
-
-
-@dataclass
-class Web:
-    client: object
-    link: KernelLink
-
-    def auth(self, token=USER_TOKEN):
-        return {"Authorization": f"Bearer {token}"}
-
-
-def make_settings(data_dir, **overrides):
-    return OrchestratorSettings(
-        data_dir=data_dir,
-        token=SecretStr(USER_TOKEN),
-        admin_token=SecretStr(ADMIN_TOKEN),
-        **overrides,
-    )
-
-
-async def start_web(nursery, running_kernel, settings):
-    link = KernelLink(running_kernel.socket, min_backoff=0.01, max_backoff=0.05)
-    await nursery.start(link.run)
-    with trio.fail_after(5):
-        await link.wait_connected()
-    tokens = load_tokens(settings.state_dir, user=settings.token, admin=settings.admin_token)
-    return create_app(settings, link=link, tokens=tokens), link
-
-
-@pytest.fixture
-async def web(nursery, running_kernel, data_dir):
-    app, link = await start_web(nursery, running_kernel, make_settings(data_dir))
-    async with app.test_app() as test_app:
-        yield Web(test_app.test_client(), link)
+from tests.orchestrator._web import ADMIN_TOKEN, USER_TOKEN, make_settings, start_web
 
 
 async def wait_for_health(web, status):
