@@ -12,8 +12,10 @@ from orchestrator.auth import Tokens, install_auth
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import install_error_handlers
 from orchestrator.kernel_link import KernelLink
+from orchestrator.metrics import WebMetrics
 from orchestrator.routes.admin import admin_routes
 from orchestrator.routes.kernel import kernel_routes
+from orchestrator.routes.metrics import metrics_routes
 from orchestrator.routes.status import status_routes
 from sandbox import installed_version
 
@@ -47,8 +49,11 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
         security=[{"bearer": []}],
     )
     install_error_handlers(app)
+    metrics = WebMetrics()
+    metrics.install(app)
     install_auth(app, tokens)
     app.register_blueprint(status_routes(link, version=version, frontend_dir=frontend))
     app.register_blueprint(kernel_routes(link))
+    app.register_blueprint(metrics_routes(link, metrics))
     app.register_blueprint(admin_routes(link, AuditLog(settings.state_dir / "audit.jsonl")))
     return app
