@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from quart_cors import cors
 from quart_schema import Info, QuartSchema
 from quart_trio import QuartTrio
 
@@ -13,6 +14,7 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import install_error_handlers
 from orchestrator.kernel_link import KernelLink
 from orchestrator.metrics import WebMetrics
+from orchestrator.ratelimit import RateLimiter, install_rate_limit
 from orchestrator.routes.admin import admin_routes
 from orchestrator.routes.kernel import kernel_routes
 from orchestrator.routes.metrics import metrics_routes
@@ -51,7 +53,15 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
     install_error_handlers(app)
     metrics = WebMetrics()
     metrics.install(app)
+    if settings.rate_limit > 0:
+        install_rate_limit(app, RateLimiter(settings.rate_limit, settings.rate_burst))
     install_auth(app, tokens)
+    if settings.cors_origins:  # off unless configured: no other site's page may call us
+        app = cors(
+            app, allow_origin=settings.cors_origins, allow_credentials=False,
+            allow_headers=["Authorization", "Content-Type"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"], max_age=600,
+        )  # fmt: skip
     app.register_blueprint(status_routes(link, version=version, frontend_dir=frontend))
     app.register_blueprint(kernel_routes(link))
     app.register_blueprint(metrics_routes(link, metrics))

@@ -118,6 +118,8 @@ def install_auth(app: Quart, tokens: Tokens) -> None:
         view = app.view_functions.get(request.endpoint or "")
         if request.endpoint == "static" or getattr(view, _PUBLIC_ATTR, False):
             return
+        if request.method == "OPTIONS":  # a CORS preflight never carries a token; it runs no view
+            return
         presented = _bearer(request.headers.get("Authorization"))
         role = tokens.role_of(presented) if presented else None
         if role is None:

@@ -31,6 +31,14 @@ class OrchestratorSettings(KernelLocation):
         default=None, description="built desktop (index.html + assets); frontend/dist if unset"
     )
     access_log: bool = Field(default=False, description="log every HTTP request")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins other sites' pages may call the API from (none: CORS off)",
+    )
+    rate_limit: float = Field(
+        default=50.0, ge=0, description="requests per second per client (0: no limit)"
+    )
+    rate_burst: int = Field(default=200, ge=1, description="requests a client may burst")
 
     @field_validator("token", "admin_token")
     @classmethod
