@@ -18,7 +18,13 @@ from orchestrator.ratelimit import RateLimiter, install_rate_limit
 from orchestrator.routes.admin import admin_routes
 from orchestrator.routes.kernel import kernel_routes
 from orchestrator.routes.metrics import metrics_routes
+from orchestrator.routes.services import services_routes
 from orchestrator.routes.status import status_routes
+from orchestrator.services import ServiceContexts, ServiceRegistry
+from orchestrator.services.auth import AuthStore, auth_service
+from orchestrator.services.filesystem import filesystem_service
+from orchestrator.services.storage import storage_service
+from orchestrator.services.system import AppLogs, system_service
 from sandbox import installed_version
 
 __all__ = ["create_app", "default_frontend_dir"]
@@ -65,5 +71,20 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
     app.register_blueprint(status_routes(link, version=version, frontend_dir=frontend))
     app.register_blueprint(kernel_routes(link))
     app.register_blueprint(metrics_routes(link, metrics))
+    auth = AuthStore(settings.state_dir / "auth.sqlite3")
+    registry = ServiceRegistry.of(
+        [
+            system_service(AppLogs()),
+            storage_service(),
+            filesystem_service(),
+            auth_service(auth),
+        ]
+    )
+    app.register_blueprint(services_routes(registry, ServiceContexts(link)))
+
+    @app.after_serving
+    async def close_stores() -> None:
+        auth.close()
+
     app.register_blueprint(admin_routes(link, AuditLog(settings.state_dir / "audit.jsonl")))
     return app

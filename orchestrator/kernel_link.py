@@ -81,12 +81,18 @@ class KernelLink:
             raise abi.SyscallUnavailableError(msg, code=abi.ErrorCode.ECONNREFUSED)
         return self._client
 
-    async def call(self, name: str, args: dict[str, Any] | None = None) -> Any:
-        """Make a raw call on the current connection."""
-        return await self._current().call(name, args)
+    async def call(
+        self, name: str, args: dict[str, Any] | None = None, *, as_pid: int | None = None
+    ) -> Any:
+        """Make a raw call on the current connection (as process ``as_pid`` if given)."""
+        return await self._current().call(name, args, as_pid=as_pid)
 
     async def invoke(
-        self, spec: abi.CallSpec[ArgsT, ResultT], args: ArgsT | None = None
+        self,
+        spec: abi.CallSpec[ArgsT, ResultT],
+        args: ArgsT | None = None,
+        *,
+        as_pid: int | None = None,
     ) -> ResultT:
-        """Make a typed call on the current connection."""
-        return await self._current().invoke(spec, args)
+        """Make a typed call on the current connection (as process ``as_pid`` if given)."""
+        return await self._current().invoke(spec, args, as_pid=as_pid)
