@@ -23,6 +23,7 @@ from orchestrator.routes.status import status_routes
 from orchestrator.services import ServiceContexts, ServiceRegistry
 from orchestrator.services.auth import AuthStore, auth_service
 from orchestrator.services.filesystem import filesystem_service
+from orchestrator.services.proc import proc_service
 from orchestrator.services.storage import storage_service
 from orchestrator.services.system import AppLogs, system_service
 from sandbox import installed_version
@@ -78,6 +79,7 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
             storage_service(),
             filesystem_service(),
             auth_service(auth),
+            proc_service(),
         ]
     )
     app.register_blueprint(services_routes(registry, ServiceContexts(link)))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
-from kernel.client import KernelClient, abi, open_kernel_client
+from kernel.client import CallStream, KernelClient, abi, open_kernel_client
 
 __all__ = ["KernelLink"]
 
@@ -96,3 +98,11 @@ class KernelLink:
     ) -> ResultT:
         """Make a typed call on the current connection (as process ``as_pid`` if given)."""
         return await self._current().invoke(spec, args, as_pid=as_pid)
+
+    @asynccontextmanager
+    async def stream(
+        self, name: str, args: dict[str, Any] | None = None, *, as_pid: int | None = None
+    ) -> AsyncIterator[CallStream]:
+        """Make a streaming call on the current connection; iterate for its items."""
+        async with self._current().stream(name, args, as_pid=as_pid) as stream:
+            yield stream

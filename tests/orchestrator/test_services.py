@@ -146,6 +146,31 @@ async def test_files_are_reached_through_the_kernel_as_the_app(web):
     assert exists["exists"] is False  # mounts are all there is: no host path behind them
 
 
+@needs_root
+async def test_commands_run_in_the_apps_own_sandbox(web):
+    standard = (await web.link.call("policy.get", {"name": "standard"}))["policy"]
+    terminal = {
+        **standard, "name": "terminal",
+        "capabilities": [*standard["capabilities"], "spawn_process"],
+    }  # fmt: skip
+    await web.link.call("policy.put", {"policy": terminal})
+    sleep = {"argv": ["sleep", "60"]}
+    await web.link.call(
+        "proc.spawn", {"name": "term", "app_id": "term", "policy": "terminal", "command": sleep}
+    )
+    script = "echo hi; echo oops >&2; cat; echo made > /data/by-exec; exit 3"
+    result = await ok(
+        web, "proc.exec", {"command": ["sh", "-c", script], "stdin": "typed\n"}, app_id="term"
+    )
+    assert (result["exit_code"], result["stdout"], result["stderr"]) == (3, "hi\ntyped\n", "oops\n")
+    assert not result["truncated"]
+    made = await ok(web, "filesystem.read", {"path": "by-exec"}, app_id="term")
+    assert made["content"] == "made\n"  # /data in its sandbox is the app's directory
+    await web.link.call("proc.spawn", {"name": "plain", "app_id": "plain", "command": sleep})
+    status, body = await execute(web, "proc.exec", {"command": ["true"]}, app_id="plain")
+    assert (status, body["error"]["code"]) == (403, "permission_denied")  # standard: no exec
+
+
 async def test_accounts_register_log_in_and_out(web):
     creds = {"username": "ada", "password": "correct horse"}
     await ok(web, "auth.register", creds)
