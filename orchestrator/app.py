@@ -20,6 +20,7 @@ from orchestrator.routes.kernel import kernel_routes
 from orchestrator.routes.metrics import metrics_routes
 from orchestrator.routes.services import services_routes
 from orchestrator.routes.status import status_routes
+from orchestrator.routes.stream import stream_routes
 from orchestrator.services import ServiceContexts, ServiceRegistry
 from orchestrator.services.auth import AuthStore, auth_service
 from orchestrator.services.filesystem import filesystem_service
@@ -82,7 +83,11 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
             proc_service(),
         ]
     )
-    app.register_blueprint(services_routes(registry, ServiceContexts(link)))
+    contexts = ServiceContexts(link)
+    app.register_blueprint(services_routes(registry, contexts))
+    app.register_blueprint(
+        stream_routes(link, tokens, registry, contexts, cors_origins=settings.cors_origins)
+    )
 
     @app.after_serving
     async def close_stores() -> None:
