@@ -12,6 +12,7 @@ from kernel.calls.environ import EnvironCalls
 from kernel.calls.files import FileCalls
 from kernel.calls.ipc import PipeCalls, QueueCalls, ShmCalls
 from kernel.calls.memory import MemoryCalls
+from kernel.calls.net import NetCalls
 from kernel.calls.policy import PolicyCalls
 from kernel.calls.process import ProcessCalls
 from kernel.calls.sched import SchedCalls
@@ -20,6 +21,7 @@ from kernel.events import EventBus
 from kernel.ipc import PipeTable, QueueTable, ShmTable
 from kernel.memory import MemoryBudget
 from kernel.metrics import KernelMetrics
+from kernel.net import SocketTable
 from kernel.policies import PolicyStore
 from kernel.proc import ProcessTable
 from kernel.sched import Scheduler
@@ -92,6 +94,8 @@ class Kernel:
         QueueCalls(self.queues, self.processes).bind(self.calls)
         self.segments = ShmTable()
         ShmCalls(self.segments, self.processes).bind(self.calls)
+        self.sockets = SocketTable()
+        NetCalls(self.sockets, self.processes).bind(self.calls)
         MemoryCalls(
             self.processes, self.supervisor, self.memory,
             holders=[
@@ -99,6 +103,7 @@ class Kernel:
                 (self.queues.holders, self.queues.release),
                 (self.segments.holders, self.segments.release),
                 (files.fds.holders, files.fds.release),
+                (self.sockets.holders, self.sockets.release),
             ],
         ).bind(self.calls)  # fmt: skip
         SchedCalls(self.scheduler, self.processes, self.supervisor).bind(self.calls)

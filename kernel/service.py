@@ -191,6 +191,7 @@ class KernelService:
                         )
                         task_status.started(KernelHandle(socket=path, kernel=kernel))
         finally:
+            kernel.sockets.close_all()  # the administrators' too: no process ends those
             with trio.move_on_after(_GRACE_SECONDS, shield=True):
                 await app_roots.aclose()  # the processes using them have ended
             kernel.mounts.unmount(STORAGE)

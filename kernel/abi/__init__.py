@@ -8,6 +8,7 @@ from kernel.abi import events as events
 from kernel.abi import files as files
 from kernel.abi import ipc as ipc
 from kernel.abi import memory as memory
+from kernel.abi import net as net
 from kernel.abi import policy as policy
 from kernel.abi import process as process
 from kernel.abi import sched as sched
@@ -55,6 +56,7 @@ CATALOG = Catalog.of(
     memory.SPECS,
     sched.SPECS,
     policy.SPECS,
+    net.SPECS,
 )
 """Every syscall the kernel offers."""
 

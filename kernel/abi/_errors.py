@@ -7,12 +7,13 @@ so callers catch ``NotFoundError`` whether they talk to the kernel or not.
 
     SyscallError (AgentOSError)            carries .code, .message, .details, .call
      ├── SyscallNotFoundError              ENOENT, ESRCH
-     ├── SyscallExistsError                EEXIST
+     ├── SyscallExistsError                EEXIST, EADDRINUSE
      ├── SyscallInvalidArgumentError       EINVAL, EBADF, ENOTDIR, EISDIR, ENOTEMPTY, EMSGSIZE
      ├── SyscallPermissionError            EPERM, EACCES
-     ├── SyscallExhaustedError             ENOMEM, ENOSPC, EMFILE, EDQUOT
-     ├── SyscallPreconditionError          EBUSY, EPIPE
-     ├── SyscallUnavailableError           EAGAIN, ECONNREFUSED, ECONNRESET
+     ├── SyscallExhaustedError             ENOMEM, ENOSPC, EMFILE, ENFILE, EDQUOT
+     ├── SyscallPreconditionError          EBUSY, EPIPE, ENOTCONN
+     ├── SyscallUnavailableError           EAGAIN, ECONNREFUSED, ECONNRESET, ENETUNREACH,
+     │                                     EHOSTUNREACH
      ├── SyscallTimeoutError               ETIMEDOUT
      └── SyscallUnsupportedError           ENOSYS
 """
@@ -77,6 +78,11 @@ class ErrorCode(enum.StrEnum):
     EAGAIN = "EAGAIN"
     ECONNREFUSED = "ECONNREFUSED"
     ECONNRESET = "ECONNRESET"
+    EADDRINUSE = "EADDRINUSE"
+    ENOTCONN = "ENOTCONN"
+    ENETUNREACH = "ENETUNREACH"
+    EHOSTUNREACH = "EHOSTUNREACH"
+    ENFILE = "ENFILE"
     ETIMEDOUT = "ETIMEDOUT"
     ECANCELED = "ECANCELED"
     ENOSYS = "ENOSYS"
@@ -201,6 +207,11 @@ _CODE_CLASSES: Mapping[ErrorCode, type[SyscallError]] = {
     ErrorCode.EAGAIN: SyscallUnavailableError,
     ErrorCode.ECONNREFUSED: SyscallUnavailableError,
     ErrorCode.ECONNRESET: SyscallUnavailableError,
+    ErrorCode.EADDRINUSE: SyscallExistsError,
+    ErrorCode.ENOTCONN: SyscallPreconditionError,
+    ErrorCode.ENETUNREACH: SyscallUnavailableError,
+    ErrorCode.EHOSTUNREACH: SyscallUnavailableError,
+    ErrorCode.ENFILE: SyscallExhaustedError,
     ErrorCode.ETIMEDOUT: SyscallTimeoutError,
     ErrorCode.ECANCELED: SyscallUnavailableError,
     ErrorCode.ENOSYS: SyscallUnsupportedError,
