@@ -24,6 +24,7 @@ from orchestrator.routes.stream import stream_routes
 from orchestrator.services import ServiceContexts, ServiceRegistry
 from orchestrator.services.auth import AuthStore, auth_service
 from orchestrator.services.filesystem import filesystem_service
+from orchestrator.services.http import http_service
 from orchestrator.services.proc import proc_service
 from orchestrator.services.storage import storage_service
 from orchestrator.services.system import AppLogs, system_service
@@ -81,6 +82,7 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
             filesystem_service(),
             auth_service(auth),
             proc_service(),
+            http_service(),
         ]
     )
     contexts = ServiceContexts(link)

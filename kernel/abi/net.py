@@ -9,8 +9,9 @@ ports from 1024 for processes); everything else ``network_access``.
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from kernel.abi._catalog import CallSpec, WireEnum, WireModel
 from sandbox.capabilities import Capability
@@ -31,6 +32,7 @@ __all__ = [
     "NET_SEND_TO",
     "NET_SET_OPT",
     "NET_SOCKET",
+    "Header",
     "HttpMethod",
     "NetAcceptArgs",
     "NetAddress",
@@ -56,6 +58,9 @@ __all__ = [
     "NetSocketInfo",
     "NetType",
 ]
+
+Header = Annotated[tuple[str, str], Strict(strict=False)]
+"""An HTTP header: a [name, value] pair on the wire (msgpack has no tuples)."""
 
 MAX_IO_BYTES = 1 << 20
 """Bytes one ``net.send``/``net.recv`` moves at most."""
@@ -243,7 +248,9 @@ class NetRequestArgs(WireModel):
 
     method: WireEnum[HttpMethod] = HttpMethod.GET
     url: str = Field(min_length=8, max_length=8192, pattern=r"^https?://")
-    headers: list[tuple[str, str]] = Field(default_factory=list, max_length=100)
+    headers: list[Header] = Field(
+        default_factory=list, max_length=100, description="[name, value] pairs"
+    )
     body: bytes = Field(default=b"", max_length=MAX_HTTP_BODY)
     timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT, description="the whole request")
     max_bytes: int = Field(default=MAX_HTTP_BODY, ge=0, le=MAX_HTTP_BODY)
@@ -254,7 +261,7 @@ class NetRequestResult(WireModel):
     """An HTTP response."""
 
     status: int
-    headers: list[tuple[str, str]]
+    headers: list[Header] = Field(description="[name, value] pairs")
     body: bytes
     url: str = Field(description="the URL that answered (after redirects)")
 

@@ -1,8 +1,11 @@
 """/services: the typed catalog, discovery, and tools run as the app's own kernel process."""
 
 import base64
+import functools
+import json
 
 import pytest
+import trio
 
 from orchestrator.services.auth import AuthStore
 from orchestrator.services.storage import key_file
@@ -21,7 +24,8 @@ async def execute(web, tool_id, params=None, app_id=None):
 
 async def ok(web, tool_id, params=None, app_id=None):
     status, body = await execute(web, tool_id, params, app_id)
-    assert (status, body["success"]) == (200, True), body
+    assert status == 200, body
+    assert body["success"] is True
     return body["data"]
 
 
@@ -205,3 +209,44 @@ async def test_sessions_survive_a_restart_and_expire(tmp_path):
     assert "correct horse" not in path.read_bytes().decode(errors="replace")
     assert session["token"] not in path.read_bytes().decode(errors="replace")
     reopened.close()
+
+
+async def answer_json(stream):
+    """One HTTP/1.1 answer: the request line back, as JSON."""
+    async with stream:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = await stream.receive_some(4096)
+            if not chunk:
+                return
+            request += chunk
+        line = request.split(b"\r\n", 1)[0].decode()
+        body = json.dumps({"request": line}).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        await stream.send_all(head.encode() + b"\r\nConnection: close\r\n\r\n" + body)
+
+
+async def test_web_requests_go_where_the_apps_policy_allows(web, nursery):
+    (listener,) = await nursery.start(
+        functools.partial(trio.serve_tcp, answer_json, 0, host="127.0.0.1")
+    )
+    port = listener.socket.getsockname()[1]
+    policy = {
+        "name": "fetcher", "capabilities": ["network_access"],
+        "network": {"mode": "allowlist", "allow": [f"127.0.0.1/32:{port}"]},
+    }  # fmt: skip
+    await web.link.call("policy.put", {"policy": policy})
+    await web.link.call("proc.spawn", {"name": "f", "app_id": "fetcher", "policy": "fetcher"})
+    got = await ok(web, "http.get", {"url": f"http://127.0.0.1:{port}/a?b=1"}, app_id="fetcher")
+    assert (got["status"], got["json"]) == (200, {"request": "GET /a?b=1 HTTP/1.1"})
+    posted = await ok(
+        web, "http.post", {"url": f"http://127.0.0.1:{port}/p", "json": {"x": 1}},
+        app_id="fetcher",
+    )  # fmt: skip
+    assert posted["json"]["request"] == "POST /p HTTP/1.1"
+    status, body = await execute(
+        web, "http.get", {"url": f"http://127.0.0.1:{port + 1}/"}, app_id="fetcher"
+    )
+    assert (status, body["error"]["code"]) == (403, "permission_denied")  # not its allowlist
+    status, body = await execute(web, "http.get", {"url": f"http://127.0.0.1:{port}/"})
+    assert (status, body["error"]["code"]) == (403, "permission_denied")  # the desktop: no net

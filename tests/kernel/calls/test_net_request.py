@@ -8,6 +8,8 @@ import pytest
 import trio
 
 from kernel.abi import ErrorCode
+from kernel.abi.net import NET_REQUEST, NetRequestArgs
+from kernel.client import open_kernel_client
 from kernel.core import Kernel
 from tests.kernel._calls import ADMIN, as_process, code_of, dispatch
 
@@ -126,3 +128,15 @@ async def test_a_server_that_is_not_there_is_econnrefused(kernel):
     app = await client(kernel, 9)
     code = await code_of(kernel, app, "net.request", url="http://127.0.0.1:9/")
     assert code == ErrorCode.ECONNREFUSED
+
+
+async def test_the_typed_client_reads_a_response_off_the_wire(server, running_kernel):
+    port, _ = server
+    async with open_kernel_client(running_kernel.socket) as client:
+        args = NetRequestArgs(
+            method="POST", url=f"http://127.0.0.1:{port}/hello", body=b"w",
+            headers=[("Accept", "text/plain")],
+        )  # fmt: skip
+        response = await client.invoke(NET_REQUEST, args)
+    assert (response.status, response.body) == (200, b"hello POST w")
+    assert ("X-Seen", "yes") in response.headers
