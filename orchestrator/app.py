@@ -53,7 +53,7 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
         app,
         info=Info(title="AgentOS", version=version),
         openapi_path="/openapi.json",
-        swagger_ui_path=None,
+        swagger_ui_path="/docs",
         redoc_ui_path=None,
         scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
@@ -64,7 +64,8 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
     metrics.install(app)
     if settings.rate_limit > 0:
         install_rate_limit(app, RateLimiter(settings.rate_limit, settings.rate_burst))
-    install_auth(app, tokens)
+    # The API's description is no secret; the docs' "Authorize" takes the token for calls.
+    install_auth(app, tokens, public_endpoints={"openapi", "swagger_ui"})
     if settings.cors_origins:  # off unless configured: no other site's page may call us
         app = cors(
             app, allow_origin=settings.cors_origins, allow_credentials=False,

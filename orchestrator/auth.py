@@ -12,7 +12,7 @@ import enum
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -105,7 +105,7 @@ def _bearer(header: str | None) -> str | None:
     return value.strip()
 
 
-def install_auth(app: Quart, tokens: Tokens) -> None:
+def install_auth(app: Quart, tokens: Tokens, *, public_endpoints: Collection[str] = ()) -> None:
     """Require a bearer token on every route but :func:`public` ones.
 
     Routes marked :func:`admin_only` take the admin token alone (403 for the user's).
@@ -116,7 +116,12 @@ def install_auth(app: Quart, tokens: Tokens) -> None:
         if request.routing_exception is not None:
             return  # unknown route or method: answered as such, no secret needed to learn it
         view = app.view_functions.get(request.endpoint or "")
-        if request.endpoint == "static" or getattr(view, _PUBLIC_ATTR, False):
+        endpoint = request.endpoint or ""
+        if (
+            endpoint == "static"
+            or endpoint in public_endpoints
+            or getattr(view, _PUBLIC_ATTR, False)
+        ):
             return
         if request.method == "OPTIONS":  # a CORS preflight never carries a token; it runs no view
             return
