@@ -8,6 +8,7 @@ from quart_cors import cors
 from quart_schema import Info, QuartSchema
 from quart_trio import QuartTrio
 
+from orchestrator.apps import AppManager
 from orchestrator.audit import AuditLog
 from orchestrator.auth import Tokens, install_auth
 from orchestrator.config import OrchestratorSettings
@@ -16,6 +17,7 @@ from orchestrator.kernel_link import KernelLink
 from orchestrator.metrics import WebMetrics
 from orchestrator.ratelimit import RateLimiter, install_rate_limit
 from orchestrator.routes.admin import admin_routes
+from orchestrator.routes.apps import apps_routes
 from orchestrator.routes.kernel import kernel_routes
 from orchestrator.routes.metrics import metrics_routes
 from orchestrator.routes.services import services_routes
@@ -87,6 +89,8 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
         ]
     )
     contexts = ServiceContexts(link)
+    apps = AppManager(link, allowed_policies=settings.app_policies)
+    app.register_blueprint(apps_routes(apps, registry))
     app.register_blueprint(services_routes(registry, contexts))
     app.register_blueprint(
         stream_routes(link, tokens, registry, contexts, cors_origins=settings.cors_origins)
