@@ -126,7 +126,7 @@ test-v2: test-setup ## Run the v2vm-marked tests inside a pure cgroup v2 VM (roo
 .PHONY: bench
 bench: setup ## Run every benchmark in bench/ and print its table (root)
 	@$(call apt_install,$(BENCH_PACKAGES))
-	@for script in bench/*.py; do echo "==> $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*.py; do echo "==> $$script"; $(BIN)/python -P $$script || exit 1; done
 
 .PHONY: clean
 clean: ## Remove the venv and caches
