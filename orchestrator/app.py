@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from quart_cors import cors
@@ -16,10 +17,12 @@ from orchestrator.errors import install_error_handlers
 from orchestrator.kernel_link import KernelLink
 from orchestrator.metrics import WebMetrics
 from orchestrator.ratelimit import RateLimiter, install_rate_limit
+from orchestrator.registry import Registry
 from orchestrator.routes.admin import admin_routes
 from orchestrator.routes.apps import apps_routes
 from orchestrator.routes.kernel import kernel_routes
 from orchestrator.routes.metrics import metrics_routes
+from orchestrator.routes.registry import registry_routes
 from orchestrator.routes.services import services_routes
 from orchestrator.routes.status import status_routes
 from orchestrator.routes.stream import stream_routes
@@ -32,7 +35,14 @@ from orchestrator.services.storage import storage_service
 from orchestrator.services.system import AppLogs, system_service
 from sandbox import installed_version
 
-__all__ = ["create_app", "default_frontend_dir"]
+__all__ = ["create_app", "default_apps_dir", "default_frontend_dir"]
+
+logger = logging.getLogger("agentos.orchestrator")
+
+
+def default_apps_dir() -> Path:
+    """The prebuilt apps: apps/ beside the packages."""
+    return Path(__file__).resolve().parent.parent / "apps"
 
 
 def default_frontend_dir() -> Path:
@@ -91,6 +101,15 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
     contexts = ServiceContexts(link)
     apps = AppManager(link, allowed_policies=settings.app_policies)
     app.register_blueprint(apps_routes(apps, registry))
+    packages = Registry(settings.state_dir / "registry")
+    app.register_blueprint(registry_routes(packages, apps, registry))
+
+    @app.before_serving
+    async def seed_registry() -> None:
+        apps_dir = settings.apps_dir or default_apps_dir()
+        if saved := await packages.seed(apps_dir, server_tools=registry.tool_ids()):
+            logger.info("seeded the registry with %s", ", ".join(saved))
+
     app.register_blueprint(services_routes(registry, contexts))
     app.register_blueprint(
         stream_routes(link, tokens, registry, contexts, cors_origins=settings.cors_origins)

@@ -39,6 +39,9 @@ class OrchestratorSettings(KernelLocation):
         default=50.0, ge=0, description="requests per second per client (0: no limit)"
     )
     rate_burst: int = Field(default=200, ge=1, description="requests a client may burst")
+    apps_dir: Path | None = Field(
+        default=None, description="prebuilt Blueprints seeded into the registry; apps/ if unset"
+    )
     app_policies: list[str] = Field(
         default_factory=lambda: ["minimal", "standard"],
         description="the sandbox policies apps may ask for; never wider",
