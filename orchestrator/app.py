@@ -24,6 +24,7 @@ from orchestrator.routes.kernel import kernel_routes
 from orchestrator.routes.metrics import metrics_routes
 from orchestrator.routes.registry import registry_routes
 from orchestrator.routes.services import services_routes
+from orchestrator.routes.sessions import sessions_routes
 from orchestrator.routes.status import status_routes
 from orchestrator.routes.stream import stream_routes
 from orchestrator.services import ServiceContexts, ServiceRegistry
@@ -33,6 +34,7 @@ from orchestrator.services.http import http_service
 from orchestrator.services.proc import proc_service
 from orchestrator.services.storage import storage_service
 from orchestrator.services.system import AppLogs, system_service
+from orchestrator.sessions import SessionStore
 from sandbox import installed_version
 
 __all__ = ["create_app", "default_apps_dir", "default_frontend_dir"]
@@ -103,6 +105,8 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
     app.register_blueprint(apps_routes(apps, registry))
     packages = Registry(settings.state_dir / "registry")
     app.register_blueprint(registry_routes(packages, apps, registry))
+    sessions = SessionStore(settings.state_dir / "sessions")
+    app.register_blueprint(sessions_routes(sessions, apps, registry))
 
     @app.before_serving
     async def seed_registry() -> None:
