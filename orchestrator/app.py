@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import trio
 from quart_cors import cors
 from quart_schema import Info, QuartSchema
 from quart_trio import QuartTrio
@@ -101,12 +102,29 @@ def create_app(settings: OrchestratorSettings, *, link: KernelLink, tokens: Toke
         ]
     )
     contexts = ServiceContexts(link)
-    apps = AppManager(link, allowed_policies=settings.app_policies)
+    apps = AppManager(
+        link, allowed_policies=settings.app_policies,
+        freeze_background=settings.freeze_background,
+    )  # fmt: skip
     app.register_blueprint(apps_routes(apps, registry))
     packages = Registry(settings.state_dir / "registry")
     app.register_blueprint(registry_routes(packages, apps, registry))
     sessions = SessionStore(settings.state_dir / "sessions")
     app.register_blueprint(sessions_routes(sessions, apps, registry))
+
+    following = trio.CancelScope()
+
+    async def follow() -> None:
+        with following:
+            await apps.watch()
+
+    @app.before_serving
+    async def follow_apps() -> None:
+        app.nursery.start_soon(follow)
+
+    @app.after_serving
+    async def stop_following() -> None:
+        following.cancel()
 
     @app.before_serving
     async def seed_registry() -> None:

@@ -238,6 +238,32 @@ class AppManager:
                 self.focused = None
             return self._set(app, state=state)
 
+    def ended(self, pid: int) -> App | None:
+        """The kernel says process ``pid`` ended: its app, if any, is destroyed and gone."""
+        for app in self.running():
+            if app.sandbox_pid == pid:
+                self._apps.pop(app.id, None)
+                self._containers.discard(app.id)
+                if self.focused == app.id:
+                    self.focused = None
+                logger.info("app %s destroyed: its process %d ended", app.id, pid)
+                return app.model_copy(update={"state": AppState.DESTROYED})
+        return None
+
+    async def watch(self) -> None:
+        """Follow the kernel's events for ever: an app whose process ends is destroyed."""
+        kinds = ["process.exited", "process.killed", "process.oom", "process.timeout"]
+        while True:
+            await self._link.wait_connected()
+            try:
+                async with self._link.stream("sys.events", {"kinds": kinds}) as events:
+                    async for event in events:
+                        if isinstance(event.get("pid"), int):
+                            self.ended(event["pid"])
+            except abi.SyscallError as exc:
+                logger.warning("kernel events lost (%s); following them again", exc)
+            await trio.sleep(0.5)
+
     def set_window(self, app_id: str, window: Window) -> App:
         """Keep where the desktop shows an app."""
         return self._set(self.get(app_id), window=window)

@@ -42,6 +42,9 @@ class OrchestratorSettings(KernelLocation):
     apps_dir: Path | None = Field(
         default=None, description="prebuilt Blueprints seeded into the registry; apps/ if unset"
     )
+    freeze_background: bool = Field(
+        default=False, description="freeze minimised apps' containers instead of throttling"
+    )
     app_policies: list[str] = Field(
         default_factory=lambda: ["minimal", "standard"],
         description="the sandbox policies apps may ask for; never wider",

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from typing import Any, Literal
 
 from pydantic import Field
 
+from kernel.client import abi
 from orchestrator.services._registry import Params, Service, ServiceContext, Tool
 from sandbox.errors import InvalidArgumentError
 
@@ -37,6 +39,7 @@ class _Write(_Path):
     content: str = Field(max_length=2 * MAX_CONTENT_BYTES, description="text, or base64")
     encoding: Encoding = "utf-8"
     append: bool = Field(default=False, description="add to the end instead of replacing")
+    parents: bool = Field(default=True, description="make missing parent directories")
 
 
 class _Mkdir(_Path):
@@ -88,6 +91,10 @@ class _Tools:
         if len(data) > MAX_CONTENT_BYTES:
             msg = f"{len(data)} bytes; at most {MAX_CONTENT_BYTES} at once"
             raise InvalidArgumentError(msg)
+        parent = path.rsplit("/", 1)[0]
+        if params.parents and parent:
+            with contextlib.suppress(abi.SyscallExistsError):
+                await ctx.call("fs.mkdir", {"path": parent, "parents": True})
         result = await ctx.call("fs.write", {"path": path, "data": data, "append": params.append})
         return {"path": path, "size": result["size"]}
 

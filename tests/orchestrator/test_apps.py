@@ -4,8 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests._support import is_root
+from tests.orchestrator._web import Web, make_settings, start_web
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="app volumes and containers need root")
 
@@ -114,3 +116,32 @@ async def test_a_process_app_is_throttled_in_the_background_and_boosted_in_front
     assert listing["apps"][0]["state"] == "active"
     await web.client.delete(f"/apps/{first['id']}", headers=web.auth())
     assert await live_processes(web) == {}
+
+
+async def test_an_app_whose_process_ends_is_destroyed(web):
+    app = await launch(web, simple("brief", process={"command": ["sleep", "0.3"]}))
+    with trio.fail_after(15):
+        while True:
+            listing = await (await web.client.get("/apps", headers=web.auth())).get_json()
+            if not listing["apps"]:
+                break
+            await trio.sleep(0.05)
+    gone = await web.client.post(f"/apps/{app['id']}/focus", headers=web.auth())
+    assert gone.status_code == 404
+
+
+async def test_minimised_apps_may_be_frozen_by_policy(nursery, running_kernel, data_dir):
+    app, link = await start_web(
+        nursery, running_kernel, make_settings(data_dir, freeze_background=True)
+    )
+    async with app.test_app() as test_app:
+        web = Web(test_app.test_client(), link)
+        worker = await launch(web, simple("frozen", process={"command": ["sleep", "60"]}))
+        minimised = await web.client.post(f"/apps/{worker['id']}/minimise", headers=web.auth())
+        assert (await minimised.get_json())["state"] == "suspended"
+        state = await link.call("proc.state", {"pid": worker["sandbox_pid"]})
+        assert state["state"] == "suspended"  # the kernel froze its container
+        await web.client.post(f"/apps/{worker['id']}/focus", headers=web.auth())
+        state = await link.call("proc.state", {"pid": worker["sandbox_pid"]})
+        assert state["state"] == "running"
+        await web.client.delete(f"/apps/{worker['id']}", headers=web.auth())
