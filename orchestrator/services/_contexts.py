@@ -66,6 +66,17 @@ class ServiceContexts:
                 else:
                     if state.state is not abi.process.ProcessState.EXITED:
                         return self._desktop
+            listing = await self._link.invoke(abi.process.PROC_LIST)
+            earlier = [  # one a previous run of the web tier left: the same, reused
+                p.pid
+                for p in listing.processes
+                if p.name == "desktop" and p.app_id is None and p.ppid == 0
+                and p.state is not abi.process.ProcessState.EXITED
+                and sorted(map(str, p.capabilities)) == sorted(DESKTOP_CAPABILITIES)
+            ]  # fmt: skip
+            if earlier:
+                self._desktop = min(earlier)
+                return self._desktop
             info = await self._link.call(
                 "proc.spawn",
                 {"name": "desktop", "capabilities": list(DESKTOP_CAPABILITIES), "detached": True},

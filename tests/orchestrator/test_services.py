@@ -10,6 +10,7 @@ import trio
 from orchestrator.services.auth import AuthStore
 from orchestrator.services.storage import key_file
 from tests._support import is_root
+from tests.orchestrator._web import make_settings, start_web
 
 needs_root = pytest.mark.skipif(not is_root(), reason="app volumes need root")
 
@@ -250,3 +251,17 @@ async def test_web_requests_go_where_the_apps_policy_allows(web, nursery):
     assert (status, body["error"]["code"]) == (403, "permission_denied")  # not its allowlist
     status, body = await execute(web, "http.get", {"url": f"http://127.0.0.1:{port}/"})
     assert (status, body["error"]["code"]) == (403, "permission_denied")  # the desktop: no net
+
+
+async def test_the_desktops_process_is_reused_by_a_restarted_web_tier(
+    web, nursery, running_kernel, data_dir
+):
+    await ok(web, "system.time")
+    app, _ = await start_web(nursery, running_kernel, make_settings(data_dir))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        body = {"tool_id": "system.time", "params": {}}
+        response = await client.post("/services/execute", headers=web.auth(), json=body)
+        assert response.status_code == 200
+    processes = (await web.link.call("proc.list"))["processes"]
+    assert [p["name"] for p in processes if p["state"] != "exited"] == ["desktop"]
