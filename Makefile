@@ -18,7 +18,7 @@ PYTHON ?= $(shell for p in /usr/bin/python3 python3.13 python3.12 python3.11 pyt
 
 # System packages installed with apt-get when running as root on Debian.
 RUN_PACKAGES := python3-venv runc tini
-TEST_PACKAGES := docker.io crun
+TEST_PACKAGES := docker.io crun openssl
 BENCH_PACKAGES := docker.io bubblewrap
 # The unprivileged user the web tier runs as when `agentos up` starts as root.
 SERVICE_USER := agentos

@@ -21,7 +21,7 @@ from kernel.events import EventBus
 from kernel.ipc import PipeTable, QueueTable, ShmTable
 from kernel.memory import MemoryBudget
 from kernel.metrics import KernelMetrics
-from kernel.net import SocketTable
+from kernel.net import HttpClient, SocketTable
 from kernel.policies import PolicyStore
 from kernel.proc import ProcessTable
 from kernel.sched import Scheduler
@@ -95,7 +95,8 @@ class Kernel:
         self.segments = ShmTable()
         ShmCalls(self.segments, self.processes).bind(self.calls)
         self.sockets = SocketTable()
-        NetCalls(self.sockets, self.processes).bind(self.calls)
+        self.http = HttpClient()
+        NetCalls(self.sockets, self.http, self.processes).bind(self.calls)
         MemoryCalls(
             self.processes, self.supervisor, self.memory,
             holders=[

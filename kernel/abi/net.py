@@ -3,7 +3,9 @@
 Every destination is checked against the process's network policy (``none``: nowhere;
 ``egress``: public addresses; ``allowlist``: the listed CIDR:port pairs), on the address
 actually connected to. Binding and listening need ``bind_port`` (loopback addresses and
-ports from 1024 for processes); everything else ``network_access``.
+port 0 or from 1024 for processes); everything else ``network_access``. ``timeout``:
+None waits (until the request is cancelled), 0 does not wait (``EAGAIN``), more is a
+deadline (``ETIMEDOUT``).
 """
 
 from __future__ import annotations
@@ -64,12 +66,11 @@ Header = Annotated[tuple[str, str], Strict(strict=False)]
 
 MAX_IO_BYTES = 1 << 20
 """Bytes one ``net.send``/``net.recv`` moves at most."""
-MAX_HTTP_BODY = 8 << 20
-"""Bytes of a request or response body at most (a reply must fit in one frame)."""
+MAX_HTTP_BODY = 10 << 20
+"""Bytes of a request or response body at most (a reply must fit in one 16 MiB frame)."""
 MAX_TIMEOUT = 300.0
 
 _HOST = Field(min_length=1, max_length=253, description="an IP address or a host name")
-_PORT = Field(ge=0, le=65535)
 _TIMEOUT = Field(
     default=None, ge=0, le=MAX_TIMEOUT,
     description="seconds; None: wait (cancellable), 0: do not wait (EAGAIN)",
@@ -144,8 +145,11 @@ class NetBindArgs(WireModel):
     """Arguments of ``net.bind``."""
 
     sock: int = Field(ge=1)
-    host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
-    port: int = _PORT
+    host: str | None = Field(
+        default=None, min_length=1, max_length=253,
+        description="an IP address or localhost; None: the family's loopback address",
+    )  # fmt: skip
+    port: int = Field(ge=0, le=65535, description="0: any free port")
 
 
 class NetListenArgs(WireModel):
@@ -226,7 +230,9 @@ class NetSetOptArgs(WireModel):
 
     sock: int = Field(ge=1)
     option: WireEnum[NetOption]
-    value: int = Field(ge=0, le=64 << 20, description="0/1 for flags; bytes for buffers")
+    value: bool | Annotated[int, Field(ge=0, le=64 << 20)] = Field(
+        description="flags: true/false or 1/0; buffers: bytes"
+    )
 
 
 class NetGetOptArgs(WireModel):
@@ -272,7 +278,7 @@ NET_SOCKET = CallSpec(
     "net.socket", "A new socket held by the kernel.", NetSocketArgs, NetSocketInfo, _NET
 )
 NET_BIND = CallSpec(
-    "net.bind", "Give a socket a local address (loopback, ports from 1024, for processes).",
+    "net.bind", "Give a socket a local address (processes: loopback, port 0 or from 1024).",
     NetBindArgs, NetAddress, Capability.BIND_PORT,
 )  # fmt: skip
 NET_LISTEN = CallSpec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import select
 import socket
 from collections.abc import Awaitable, Callable
@@ -58,10 +59,12 @@ from kernel.abi.net import (
 )
 from kernel.calls._table import CallContext, CallTable
 from kernel.net import (
+    HttpClient,
+    HttpRequest,
     KernelSocket,
     SocketTable,
     check_destination,
-    http_request,
+    check_reachable,
     net_error,
     resolve,
 )
@@ -73,6 +76,7 @@ __all__ = ["NetCalls"]
 T = TypeVar("T")
 
 _FAMILIES = {NetFamily.INET: socket.AF_INET, NetFamily.INET6: socket.AF_INET6}
+_LOOPBACK: dict[int, str] = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 _TYPES = {NetType.STREAM: socket.SOCK_STREAM, NetType.DGRAM: socket.SOCK_DGRAM}
 _FIRST_UNPRIVILEGED_PORT = 1024
 _BUFFER_RANGE = (1024, 16 << 20)
@@ -90,6 +94,13 @@ def _address(sockaddr: Any) -> NetAddress:
     return NetAddress(host=str(sockaddr[0]), port=int(sockaddr[1]))
 
 
+def _usable(held: KernelSocket) -> None:
+    """Refuse a socket trio closed under its id (a connect that was interrupted)."""
+    if held.sock.fileno() < 0:
+        msg = f"socket {held.id} was closed when its connect was interrupted: close it"
+        raise SyscallInvalidArgumentError(msg, code=ErrorCode.EBADF)
+
+
 def _ready(held: KernelSocket, *, write: bool) -> bool:
     """Whether the socket could be used now without waiting."""
     poll = select.poll()
@@ -101,13 +112,30 @@ async def _within(
     held: KernelSocket, wait: float | None, what: str, work: Callable[[], Awaitable[T]],
     *, write: bool = False,
 ) -> T:  # fmt: skip
-    """Run ``work`` on ``held`` within ``wait`` seconds (0: only if it need not wait)."""
-    if wait == 0 and not _ready(held, write=write):
-        msg = f"{what}: it would have to wait"
-        raise SyscallUnavailableError(msg, code=ErrorCode.EAGAIN)
+    """Run ``work`` on ``held`` within ``wait`` seconds (0: only if it need not wait).
+
+    One call at a time works each direction of a socket; the others wait their turn
+    within their own deadlines.
+    """
+    lock = held.sending if write else held.receiving
     try:
-        with trio.fail_after(wait or float("inf")):
-            return await work()
+        _usable(held)
+        if wait == 0:
+            try:
+                lock.acquire_nowait()
+            except trio.WouldBlock:
+                msg = f"{what}: another call is using the socket"
+                raise SyscallUnavailableError(msg, code=ErrorCode.EAGAIN) from None
+            try:
+                if not _ready(held, write=write):
+                    msg = f"{what}: it would have to wait"
+                    raise SyscallUnavailableError(msg, code=ErrorCode.EAGAIN)
+                return await work()  # ready: trio's first, non-blocking, attempt succeeds
+            finally:
+                lock.release()
+        with trio.fail_after(math.inf if wait is None else wait):
+            async with lock:
+                return await work()
     except trio.TooSlowError:
         msg = f"{what}: nothing within {wait} s"
         raise SyscallTimeoutError(msg) from None
@@ -119,10 +147,14 @@ async def _within(
 
 
 class NetCalls:
-    """Sockets held for the processes of ``processes``; closed when a process exits."""
+    """Sockets held for the processes of ``processes``, and HTTP requests made for them.
 
-    def __init__(self, sockets: SocketTable, processes: ProcessTable) -> None:
+    A process's sockets close when it exits.
+    """
+
+    def __init__(self, sockets: SocketTable, http: HttpClient, processes: ProcessTable) -> None:
         self.sockets = sockets
+        self.http = http
         self._processes = processes
         processes.on_exit(sockets.release)
 
@@ -143,7 +175,10 @@ class NetCalls:
         table.bind(NET_REQUEST, self.request)
 
     def _network(self, ctx: CallContext) -> NetworkPolicy | None:
-        """The caller's network policy (None: the administrator, anywhere)."""
+        """The caller's network policy (None: the administrator, anywhere).
+
+        A process without a policy has no network (mode ``none``).
+        """
         if ctx.caller.capabilities is None:
             return None
         process = self._processes.live_process(ctx.caller.pid)
@@ -151,7 +186,10 @@ class NetCalls:
         return policy.network if policy is not None else NetworkPolicy()
 
     def _held(self, ctx: CallContext, sock_id: int) -> KernelSocket:
-        """The caller's socket ``sock_id`` (the administrator's: any)."""
+        """The caller's socket ``sock_id`` (the administrator's: any).
+
+        Another process's socket is ``EBADF``, as if it did not exist: ids are handles.
+        """
         held = self.sockets.get(sock_id)
         if held is None or (ctx.caller.capabilities is not None and held.owner != ctx.caller.pid):
             msg = f"no socket {sock_id}"
@@ -164,81 +202,103 @@ class NetCalls:
         return NetSocketInfo(sock=held.id, family=args.family, type=args.type)
 
     async def bind_address(self, ctx: CallContext, args: NetBindArgs) -> NetAddress:
-        """``net.bind``: processes bind loopback addresses, ports 0 or from 1024."""
+        """``net.bind``: processes bind loopback addresses, port 0 or from 1024."""
         held = self._held(ctx, args.sock)
-        host = "127.0.0.1" if args.host == "localhost" else args.host
+        _usable(held)
+        host = _LOOPBACK[held.family] if args.host in (None, "localhost") else args.host
         if ctx.caller.capabilities is not None:
             try:
                 loopback = ipaddress.ip_address(host).is_loopback
             except ValueError:
                 loopback = False
             if not loopback or 0 < args.port < _FIRST_UNPRIVILEGED_PORT:
-                msg = (
-                    f"{args.host}:{args.port}: processes bind loopback addresses, ports 0 or 1024+"
-                )
+                msg = f"{host}:{args.port}: processes bind loopback addresses, port 0 or 1024+"
                 raise SyscallPermissionError(msg, code=ErrorCode.EACCES, call=ctx.spec.name)
         try:
             await held.sock.bind((host, args.port))
+            bound = _address(held.sock.getsockname())
         except OSError as exc:
             raise net_error(exc, f"bind {host}:{args.port}") from exc
-        return _address(held.sock.getsockname())
+        held.bound = True
+        return bound
 
     async def listen(self, ctx: CallContext, args: NetListenArgs) -> NetAddress:
-        """``net.listen``."""
+        """``net.listen``: on a bound stream socket (an unbound one would take every address)."""
         held = self._held(ctx, args.sock)
+        _usable(held)
         if not held.is_stream:
             msg = "only a stream socket listens"
             raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+        if not held.bound:
+            msg = f"socket {held.id} is not bound: net.bind it first"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
         try:
             held.sock.listen(args.backlog)
+            where = _address(held.sock.getsockname())
         except OSError as exc:
             raise net_error(exc, "listen") from exc
         held.listening = True
-        return _address(held.sock.getsockname())
+        return where
 
     async def accept(self, ctx: CallContext, args: NetAcceptArgs) -> NetConnectResult:
-        """``net.accept``: the connection becomes a socket of the caller's."""
+        """``net.accept``: the connection becomes a socket of the listening socket's owner."""
         held = self._held(ctx, args.sock)
         if not held.listening:
             msg = f"socket {held.id} is not listening"
             raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
-        async with held.lock:
-            connection, peer = await _within(held, args.timeout, "accept", held.sock.accept)
-        taken = self.sockets.adopt(ctx.caller.pid, connection)
-        return NetConnectResult(
-            sock=taken.id, peer=_address(peer), local=_address(connection.getsockname())
-        )
+        connection, peer = await _within(held, args.timeout, "accept", held.sock.accept)
+        taken = self.sockets.adopt(held.owner, connection)  # EMFILE: the connection is shut
+        try:
+            local = _address(connection.getsockname())
+        except OSError as exc:
+            raise net_error(exc, "accept") from exc
+        return NetConnectResult(sock=taken.id, peer=_address(peer), local=local)
 
     async def _destination(
         self, ctx: CallContext, held: KernelSocket, host: str, port: int
     ) -> tuple[str, int]:
-        """The first address of ``host`` the caller's policy allows, as a sockaddr."""
+        """The first address of ``host`` the caller's policy allows, as a sockaddr.
+
+        Raises:
+            SyscallPermissionError: EPERM, no address of ``host`` is allowed (the first
+                refusal is the one reported).
+        """
         network = self._network(ctx)
         refused: SyscallError | None = None
-        for address in await resolve(host, port, held.family, held.kind):
-            try:
-                check_destination(network, address, port)
-            except SyscallError as exc:
-                refused = exc
-                continue
-            return str(address), port
-        assert refused is not None
+        try:
+            check_reachable(network, host)  # before the name is looked up
+            for address in await resolve(host, port, held.family, held.kind):
+                try:
+                    check_destination(network, address, port)
+                except SyscallError as exc:
+                    refused = refused or exc
+                    continue
+                return str(address), port
+        except SyscallError as exc:
+            refused = exc
+        assert refused is not None  # resolve() returns at least one address
         refused.call = ctx.spec.name
         raise refused
 
     async def connect(self, ctx: CallContext, args: NetConnectArgs) -> NetConnectResult:
-        """``net.connect``: to an address of ``host`` the policy allows."""
+        """``net.connect``: to an address of ``host`` the policy allows.
+
+        A connect that times out or is cancelled leaves the socket closed (its state is
+        unknown): only ``net.close`` takes it then.
+        """
         held = self._held(ctx, args.sock)
         if args.timeout == 0:
             msg = "a connection cannot be made without waiting: give a timeout, or none"
             raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
         target = await self._destination(ctx, held, args.host, args.port)
         what = f"connect {target[0]}:{target[1]}"
-        await _within(held, args.timeout, what, lambda: held.sock.connect(target))
-        return NetConnectResult(
-            sock=held.id, peer=_address(held.sock.getpeername()),
-            local=_address(held.sock.getsockname()),
-        )  # fmt: skip
+        await _within(held, args.timeout, what, lambda: held.sock.connect(target), write=True)
+        try:
+            peer, local = held.sock.getpeername(), held.sock.getsockname()
+        except OSError as exc:
+            raise net_error(exc, what) from exc
+        held.bound = True
+        return NetConnectResult(sock=held.id, peer=_address(peer), local=_address(local))
 
     async def send(self, ctx: CallContext, args: NetSendArgs) -> NetSendResult:
         """``net.send``: what the socket took (a stream may take less than given)."""
@@ -251,16 +311,18 @@ class NetCalls:
     async def recv(self, ctx: CallContext, args: NetRecvArgs) -> NetRecvResult:
         """``net.recv``: empty data at the end of a stream."""
         held = self._held(ctx, args.sock)
-        async with held.lock:
-            data = await _within(held, args.timeout, "recv", lambda: held.sock.recv(args.size))
+        data = await _within(held, args.timeout, "recv", lambda: held.sock.recv(args.size))
         return NetRecvResult(data=data)
+
+    def _datagram(self, ctx: CallContext, held: KernelSocket) -> None:
+        if held.is_stream:
+            msg = f"{ctx.spec.name} is for datagram sockets: connect a stream one, then send/recv"
+            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
 
     async def send_to(self, ctx: CallContext, args: NetSendToArgs) -> NetSendResult:
         """``net.send_to``: a datagram to a destination the policy allows."""
         held = self._held(ctx, args.sock)
-        if held.is_stream:
-            msg = "send_to is for datagram sockets: connect a stream one"
-            raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
+        self._datagram(ctx, held)
         target = await self._destination(ctx, held, args.host, args.port)
         sent = await _within(
             held, args.timeout, f"send to {target[0]}:{target[1]}",
@@ -271,14 +333,14 @@ class NetCalls:
     async def recv_from(self, ctx: CallContext, args: NetRecvArgs) -> NetRecvFromResult:
         """``net.recv_from``: a datagram and its sender."""
         held = self._held(ctx, args.sock)
-        async with held.lock:
-            data, peer = await _within(
-                held, args.timeout, "recv_from", lambda: held.sock.recvfrom(args.size)
-            )
+        self._datagram(ctx, held)
+        data, peer = await _within(
+            held, args.timeout, "recv_from", lambda: held.sock.recvfrom(args.size)
+        )
         return NetRecvFromResult(data=data, peer=_address(peer))
 
     async def close(self, ctx: CallContext, args: NetSockArgs) -> NetSockArgs:
-        """``net.close``."""
+        """``net.close``: calls waiting on the socket end with ``EBADF``."""
         self._held(ctx, args.sock)
         self.sockets.close(args.sock)
         return args
@@ -286,35 +348,46 @@ class NetCalls:
     def _option(
         self, ctx: CallContext, held: KernelSocket, option: NetOption
     ) -> tuple[int, int, bool]:
+        _usable(held)
         if option is NetOption.NO_DELAY and not held.is_stream:
             msg = "no_delay is a TCP option"
             raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
         return _OPTIONS[option]
 
     async def set_opt(self, ctx: CallContext, args: NetSetOptArgs) -> NetOptionResult:
-        """``net.set_opt``: flags 0 or 1; buffer sizes 1 KiB .. 16 MiB."""
+        """``net.set_opt``: flags true/false (or 1/0); buffer sizes 1 KiB .. 16 MiB."""
         held = self._held(ctx, args.sock)
         level, name, flag = self._option(ctx, held, args.option)
         low, high = (0, 1) if flag else _BUFFER_RANGE
-        if not low <= args.value <= high:
-            msg = f"{args.option.value} takes {low}..{high}, not {args.value}"
+        if (isinstance(args.value, bool) and not flag) or not low <= args.value <= high:
+            msg = f"{args.option.value} takes {low}..{high}, not {args.value!r}"
             raise SyscallInvalidArgumentError(msg, call=ctx.spec.name)
-        held.sock.setsockopt(level, name, args.value)
-        return NetOptionResult(option=args.option, value=held.sock.getsockopt(level, name))
+        try:
+            held.sock.setsockopt(level, name, int(args.value))
+        except OSError as exc:
+            raise net_error(exc, f"set_opt {args.option.value}") from exc
+        return await self.get_opt(ctx, NetGetOptArgs(sock=args.sock, option=args.option))
 
     async def get_opt(self, ctx: CallContext, args: NetGetOptArgs) -> NetOptionResult:
-        """``net.get_opt`` (buffers read back as the kernel keeps them: doubled)."""
+        """``net.get_opt``: flags as 0/1; buffers as the kernel keeps them (doubled)."""
         held = self._held(ctx, args.sock)
-        level, name, _ = self._option(ctx, held, args.option)
-        return NetOptionResult(option=args.option, value=held.sock.getsockopt(level, name))
+        level, name, flag = self._option(ctx, held, args.option)
+        try:
+            value = held.sock.getsockopt(level, name)
+        except OSError as exc:
+            raise net_error(exc, f"get_opt {args.option.value}") from exc
+        return NetOptionResult(option=args.option, value=int(bool(value)) if flag else value)
 
     async def request(self, ctx: CallContext, args: NetRequestArgs) -> NetRequestResult:
         """``net.request``: every connection it makes is checked against the policy."""
         try:
-            response = await http_request(
-                self._network(ctx), args.method.value, args.url, headers=args.headers,
-                body=args.body, timeout=args.timeout, max_bytes=args.max_bytes,
-                follow_redirects=args.follow_redirects,
+            response = await self.http.request(
+                ctx.caller.pid, self._network(ctx),
+                HttpRequest(
+                    args.method.value, args.url, headers=tuple(args.headers), body=args.body,
+                    timeout=args.timeout, max_bytes=args.max_bytes,
+                    follow_redirects=args.follow_redirects,
+                ),
             )  # fmt: skip
         except SyscallError as exc:
             exc.call = exc.call or ctx.spec.name

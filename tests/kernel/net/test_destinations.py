@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernel.abi import SyscallPermissionError
-from kernel.net import check_destination, is_public
+from kernel.net import check_destination, check_reachable, is_public
 from sandbox.policy import NetworkPolicy
 
 NONE = NetworkPolicy()
@@ -77,3 +77,65 @@ def test_an_allowlist_rule_admits_exactly_its_network_and_port(address, port, pr
 @given(address=st.ip_addresses())
 def test_egress_and_is_public_agree(address):
     assert allowed(EGRESS, str(address), 443) is is_public(address)
+
+
+@pytest.mark.parametrize(
+    "address", ["255.255.255.255", "0.1.2.3", "::ffff:255.255.255.255", "::", "::ffff:0.0.0.0"]
+)
+def test_egress_refuses_broadcast_and_this_network(address):
+    assert not allowed(EGRESS, address, 53)
+
+
+def test_an_ipv4_mapped_rule_admits_the_addresses_it_maps():
+    mapped = NetworkPolicy(mode="allowlist", allow=["::ffff:10.0.0.0/104:443"])
+    assert allowed(mapped, "10.9.8.7", 443)
+    assert allowed(mapped, "::ffff:10.9.8.7", 443)
+    assert not allowed(mapped, "11.0.0.1", 443)
+
+
+def test_a_none_network_is_refused_before_any_name_is_looked_up():
+    with pytest.raises(SyscallPermissionError, match=r"secret\.example\.invalid: .* 'none'"):
+        check_reachable(NONE, "secret.example.invalid")
+    for network in (None, EGRESS, ALLOW):
+        check_reachable(network, "example.invalid")  # these check each address instead
+
+
+special = st.one_of(
+    st.ip_addresses(network="127.0.0.0/8"),
+    st.ip_addresses(network="169.254.0.0/16"),
+    st.ip_addresses(network="224.0.0.0/4"),
+    st.ip_addresses(network="0.0.0.0/8"),
+    st.ip_addresses(network="::1/128"),
+    st.ip_addresses(network="fe80::/10"),
+    st.ip_addresses(network="ff00::/8"),
+)
+
+
+@given(address=special, port=st.integers(1, 65535))
+def test_egress_never_reaches_the_host_its_link_or_a_group(address, port):
+    assert not allowed(EGRESS, str(address), port)
+    if address.version == 4:  # nor in IPv4-mapped form
+        assert not allowed(EGRESS, f"::ffff:{address}", port)
+
+
+@given(address=st.ip_addresses(v=4), port=st.integers(1, 65535))
+def test_an_ipv4_mapped_address_is_judged_as_the_ipv4_address(address, port):
+    mapped = f"::ffff:{address}"
+    for network in (EGRESS, ALLOW, NONE):
+        assert allowed(network, mapped, port) is allowed(network, str(address), port)
+
+
+@given(address=st.ip_addresses(), port=st.integers(1, 65535))
+def test_the_administrator_goes_anywhere_and_a_none_network_nowhere(address, port):
+    assert allowed(None, str(address), port)
+    assert not allowed(NONE, str(address), port)
+
+
+@given(address=st.ip_addresses(), port=st.integers(1, 65535))
+def test_every_refusal_names_the_address_and_port(address, port):
+    if allowed(ALLOW, str(address), port):
+        return
+    with pytest.raises(SyscallPermissionError) as refused:
+        check_destination(ALLOW, address, port)
+    plain = address.ipv4_mapped or address if address.version == 6 else address
+    assert refused.value.message.startswith(f"{plain}:{port}: ")
