@@ -26,6 +26,7 @@ from kernel.abi import (
     SyscallPermissionError,
     SyscallPreconditionError,
 )
+from sandbox.errors import describe_invalid
 from sandbox.fsutil import atomic_write
 from sandbox.policy import BUILTIN_POLICIES, Policy
 
@@ -112,12 +113,9 @@ class PolicyStore:
         try:
             return Policy.model_validate(document)
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'policy'}: {error['msg']}"
-                for error in exc.errors()
-            )
-            msg = f"invalid policy: {problems}"
-            raise SyscallInvalidArgumentError(msg) from None
+            summary, details = describe_invalid(exc, whole="policy")
+            msg = f"invalid policy: {summary}"
+            raise SyscallInvalidArgumentError(msg, details=details) from None
 
     async def put(self, policy: Policy, *, create_only: bool = False) -> bool:
         """Add or replace an administrators' policy; whether it is new.

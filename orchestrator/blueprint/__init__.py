@@ -6,6 +6,7 @@ shorthand components, ``row``/``col`` and role containers, templates, lifecycle 
 :class:`Blueprint`, or raises :class:`BlueprintError` naming each problem's JSON path.
 """
 
+from orchestrator.blueprint._model import APP_ID_PATTERN as APP_ID_PATTERN
 from orchestrator.blueprint._model import COMPONENT_TYPES as COMPONENT_TYPES
 from orchestrator.blueprint._model import AppInfo as AppInfo
 from orchestrator.blueprint._model import Blueprint as Blueprint
@@ -22,6 +23,7 @@ from orchestrator.blueprint._parse import parse_blueprint as parse_blueprint
 from orchestrator.blueprint._tools import DESKTOP_TOOLS as DESKTOP_TOOLS
 
 __all__ = [
+    "APP_ID_PATTERN",
     "COMPONENT_TYPES",
     "DESKTOP_TOOLS",
     "MAX_SPEC_BYTES",

@@ -11,13 +11,13 @@ from quart import Blueprint as Routes
 from quart_schema import validate_request, validate_response
 
 from orchestrator.apps import MAX_STATE_BYTES, App, AppManager, AppsStats, Window
-from orchestrator.blueprint import parse_blueprint
+from orchestrator.blueprint import APP_ID_PATTERN, parse_blueprint
 from orchestrator.services import ServiceRegistry
 from sandbox.errors import InvalidArgumentError
 
 __all__ = ["AppsList", "LaunchRequest", "StateBody", "Success", "apps_routes"]
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_ID = re.compile(APP_ID_PATTERN)
 
 
 class AppsList(BaseModel):

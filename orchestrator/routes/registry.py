@@ -9,7 +9,7 @@ from quart import Blueprint as Routes
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from orchestrator.apps import AppManager
-from orchestrator.blueprint import parse_blueprint
+from orchestrator.blueprint import APP_ID_PATTERN, parse_blueprint
 from orchestrator.registry import Package, PackageSummary, Registry, RegistryStats
 from orchestrator.services import ServiceRegistry
 
@@ -26,7 +26,7 @@ __all__ = [
 class SaveRequest(BaseModel):
     """``POST /registry/save``: a running app, and how to show it."""
 
-    app_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    app_id: str = Field(pattern=APP_ID_PATTERN)
     description: str | None = Field(default=None, max_length=4000)
     icon: str | None = Field(default=None, max_length=10)
     category: str | None = Field(default=None, max_length=64)

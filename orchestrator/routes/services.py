@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
+from orchestrator.blueprint import APP_ID_PATTERN
 from orchestrator.services import ServiceContexts, ServiceInfo, ServiceRegistry
 
 __all__ = [
@@ -20,8 +21,6 @@ __all__ = [
     "ServicesResult",
     "services_routes",
 ]
-
-APP_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 
 
 class ServicesQuery(BaseModel):
