@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from orchestrator.blueprint import Blueprint, parse_blueprint
+from orchestrator.records import RECORD_ID_PATTERN, RecordDirectory
 from sandbox.errors import NotFoundError
-from sandbox.fsutil import atomic_write
 
 __all__ = ["PACKAGE_ID_PATTERN", "Package", "PackageSummary", "Registry", "RegistryStats"]
 
 logger = logging.getLogger("agentos.orchestrator.registry")
 
-PACKAGE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,127}$"
+PACKAGE_ID_PATTERN = RECORD_ID_PATTERN
 _SUFFIX = ".aiapp"
 
 
@@ -79,28 +79,12 @@ class Registry:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._files = RecordDirectory(directory, Package, suffix=_SUFFIX, kind="package")
         self._lock = trio.Lock()
-
-    def _path(self, package_id: str) -> Path:
-        if not re.fullmatch(PACKAGE_ID_PATTERN, package_id):
-            msg = f"no package {package_id!r}"
-            raise NotFoundError(msg)
-        return self.directory / f"{package_id}{_SUFFIX}"
-
-    def _read_all(self) -> list[Package]:
-        packages: list[Package] = []
-        if not self.directory.is_dir():
-            return packages
-        for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
-            try:
-                packages.append(Package.model_validate_json(path.read_bytes()))
-            except (OSError, ValidationError) as exc:
-                logger.warning("skipping unreadable package %s: %s", path, exc)
-        return packages
 
     async def all(self, category: str | None = None) -> list[Package]:
         """Every package (of ``category``), by id, read from disk."""
-        packages = await trio.to_thread.run_sync(self._read_all)
+        packages = await self._files.read_all()
         return [p for p in packages if category is None or p.category == category]
 
     async def stats(self) -> RegistryStats:
@@ -120,13 +104,7 @@ class Registry:
         Raises:
             NotFoundError: there is none.
         """
-        path = self._path(package_id)
-        try:
-            data = await trio.Path(path).read_bytes()
-        except FileNotFoundError:
-            msg = f"no package {package_id!r}"
-            raise NotFoundError(msg) from None
-        return Package.model_validate_json(data)
+        return await self._files.read(package_id)
 
     async def save(
         self,
@@ -157,15 +135,9 @@ class Registry:
                 blueprint=blueprint.to_json(), services=[s.name for s in blueprint.services],
                 permissions=list(info.permissions),
             )  # fmt: skip
-            data = package.model_dump_json(indent=1).encode()
-            path = self._path(package_id)
-            await trio.to_thread.run_sync(self._write, path, data)
+            await self._files.write(package_id, package)
         logger.info("saved package %s", package_id)
         return package
-
-    def _write(self, path: Path, data: bytes) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic_write(path, data, mode=0o600)
 
     async def delete(self, package_id: str) -> None:
         """Remove a package.
@@ -173,13 +145,8 @@ class Registry:
         Raises:
             NotFoundError: there is none.
         """
-        path = self._path(package_id)
         async with self._lock:
-            try:
-                await trio.Path(path).unlink()
-            except FileNotFoundError:
-                msg = f"no package {package_id!r}"
-                raise NotFoundError(msg) from None
+            await self._files.delete(package_id)
 
     async def seed(self, directory: Path, *, server_tools: list[str]) -> list[str]:
         """Save each ``*.bp`` under ``directory`` whose package is missing; the ids saved.

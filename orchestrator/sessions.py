@@ -10,23 +10,22 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import re
 import time
 from pathlib import Path
 
 import trio
-from pydantic import BaseModel, Field, JsonValue, ValidationError
+from pydantic import BaseModel, Field, JsonValue
 
 from orchestrator.apps import App, AppManager, AppState
 from orchestrator.blueprint import parse_blueprint
+from orchestrator.records import RECORD_ID_PATTERN, RecordDirectory
 from sandbox.errors import NotFoundError
-from sandbox.fsutil import atomic_write
 
 __all__ = ["SESSION_ID_PATTERN", "Session", "SessionStore", "SessionSummary", "Workspace"]
 
 logger = logging.getLogger("agentos.orchestrator.sessions")
 
-SESSION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,127}$"
+SESSION_ID_PATTERN = RECORD_ID_PATTERN
 _SUFFIX = ".session"
 
 
@@ -94,31 +93,14 @@ class SessionStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._files = RecordDirectory(directory, Session, suffix=_SUFFIX, kind="session")
         self.last_saved: float | None = None
         self.last_restored: float | None = None
         self._lock = trio.Lock()
 
-    def _path(self, session_id: str) -> Path:
-        if not re.fullmatch(SESSION_ID_PATTERN, session_id):
-            msg = f"no session {session_id!r}"
-            raise NotFoundError(msg)
-        return self.directory / f"{session_id}{_SUFFIX}"
-
-    def _read_all(self) -> list[Session]:
-        sessions: list[Session] = []
-        if not self.directory.is_dir():
-            return sessions
-        for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
-            try:
-                sessions.append(Session.model_validate_json(path.read_bytes()))
-            except (OSError, ValidationError) as exc:
-                logger.warning("skipping unreadable session %s: %s", path, exc)
-        return sessions
-
     async def all(self) -> list[Session]:
         """Every session, oldest first, read from disk."""
-        sessions = await trio.to_thread.run_sync(self._read_all)
-        return sorted(sessions, key=lambda s: s.created_at)
+        return sorted(await self._files.read_all(), key=lambda s: s.created_at)
 
     async def get(self, session_id: str) -> Session:
         """One session.
@@ -126,17 +108,12 @@ class SessionStore:
         Raises:
             NotFoundError: there is none.
         """
-        try:
-            data = await trio.Path(self._path(session_id)).read_bytes()
-        except FileNotFoundError:
-            msg = f"no session {session_id!r}"
-            raise NotFoundError(msg) from None
-        return Session.model_validate_json(data)
+        return await self._files.read(session_id)
 
     def _new_id(self, now: float) -> str:
         stamp = dt.datetime.fromtimestamp(now, tz=dt.UTC).strftime("%Y%m%d-%H%M%S")
         candidate, n = f"session-{stamp}", 1
-        while self._path(candidate).exists():
+        while self._files.exists(candidate):
             n += 1
             candidate = f"session-{stamp}-{n}"
         return candidate
@@ -162,15 +139,10 @@ class SessionStore:
                 id=session_id, name=name, description=description, created_at=created,
                 updated_at=now, workspace=workspace,
             )  # fmt: skip
-            data = session.model_dump_json().encode()
-            await trio.to_thread.run_sync(self._write, self._path(session_id), data)
+            await self._files.write(session_id, session)
             self.last_saved = now
         logger.info("saved session %s (%d apps)", session_id, len(workspace.apps))
         return session
-
-    def _write(self, path: Path, data: bytes) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic_write(path, data, mode=0o600)
 
     async def delete(self, session_id: str) -> None:
         """Remove a session.
@@ -178,11 +150,7 @@ class SessionStore:
         Raises:
             NotFoundError: there is none.
         """
-        try:
-            await trio.Path(self._path(session_id)).unlink()
-        except FileNotFoundError:
-            msg = f"no session {session_id!r}"
-            raise NotFoundError(msg) from None
+        await self._files.delete(session_id)
 
 
 def capture(

@@ -9,7 +9,8 @@ import pytest
 import trio
 
 from orchestrator.apps import App, AppState
-from orchestrator.sessions import SessionStore, Workspace, parents_first
+from orchestrator.records import RecordDirectory
+from orchestrator.sessions import Session, SessionStore, Workspace, parents_first
 from tests._support import is_root
 
 ORIGINALS = Path("/work/shared/reference/original-apps")
@@ -94,13 +95,13 @@ def test_parents_come_before_their_children_whatever_the_order():
 async def test_a_save_killed_midway_leaves_every_session_whole(tmp_path):
     store = SessionStore(tmp_path / "sessions")
     kept = await store.save(Workspace(apps=[app(f"a{n}") for n in range(200)]), name="kept")
-    path = store.directory / f"{kept.id}.session"
+    files = RecordDirectory(store.directory, Session, suffix=".session", kind="session")
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child rewrites the session until it is killed
         try:
             for n in range(100_000):
                 renamed = kept.model_copy(update={"name": f"v{n}"})
-                store._write(path, renamed.model_dump_json().encode())
+                files.write_blocking(kept.id, renamed)
         finally:
             os._exit(0)
     await trio.sleep(0.3)
